@@ -1,0 +1,526 @@
+"""Read one AWS export run (all data files of one billing period) into one bronze Parquet file.
+
+Streaming by construction: DuckDB reads the CSV/Parquet files and COPYs a projection straight to
+Parquet with a memory limit; no month is ever materialized in Python. Alongside the bronze file we
+compute the export's own control totals (rows, unblended and blended cost per usage account and
+currency) from the raw files, which the reconciliation checks compare the warehouse against.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from connectors.aws.columns import (
+    BRONZE_COLUMNS,
+    LINEAGE_COLUMNS,
+    MONEY,
+    SPLIT_COST_ALLOCATION_OPERATIONS,
+    BronzeColumn,
+    is_decimal,
+    normalize_column_name,
+    normalize_tag_key,
+    sql_type,
+    tag_key_from_column,
+)
+from connectors.aws.manifest import ExportRun
+from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
+from connectors.storage import ObjectStore
+
+# A cell value no export contains: lets us tell a padded-out ragged cell (NULL) from an empty one ('').
+_NULL_MARKER = "\u0001costlake-null\u0001"
+
+
+@dataclass(frozen=True)
+class AccountTotal:
+    """The export's own total for one usage account and currency (split-allocation rows excluded)."""
+
+    usage_account_id: str
+    currency: str
+    rows: int
+    unblended: Decimal
+    blended: Decimal
+    split_rows: int = 0
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """What one load wrote: kept beside the bronze file as JSON, read by checks and the UI metadata."""
+
+    payer_key: str
+    billing_period: str
+    format: str
+    export_name: str
+    run_id: str
+    manifest: str
+    source_files: list[str]
+    rows: int
+    ragged_rows: int
+    split_rows: int
+    totals: list[AccountTotal]
+    loaded_at: str
+    bronze_file: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for total in data["totals"]:
+            total["unblended"] = str(total["unblended"])
+            total["blended"] = str(total["blended"])
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadRecord:
+        data = json.loads(text)
+        data["totals"] = [
+            AccountTotal(
+                **{**t, "unblended": Decimal(t["unblended"]), "blended": Decimal(t["blended"])}
+            )
+            for t in data["totals"]
+        ]
+        return cls(**data)
+
+    def total(self, basis: str, accounts: set[str] | None = None) -> dict[str, Decimal]:
+        """Sum per currency of 'unblended' or 'blended', optionally for some usage accounts only."""
+        sums: dict[str, Decimal] = {}
+        for t in self.totals:
+            if accounts is None or t.usage_account_id in accounts:
+                sums[t.currency] = sums.get(t.currency, Decimal(0)) + getattr(t, basis)
+        return sums
+
+
+@dataclass(frozen=True)
+class _SourceFile:
+    key: str
+    described: str
+    local: Path
+    kind: str  # csv | parquet
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(memory_limit: str = "2GB", threads: int = 2, temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = {_literal(memory_limit)}")
+    con.execute(f"SET threads = {int(threads)}")
+    # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
+    con.execute("SET preserve_insertion_order = false")
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {_literal(str(temp_dir))}")
+    return con
+
+
+def _fetch_files(store: ObjectStore, run: ExportRun, scratch: Path) -> list[_SourceFile]:
+    files: list[_SourceFile] = []
+    manifest = store.describe(run.manifest_key)
+    for key in run.data_keys:
+        described = store.describe(key)
+        try:
+            local = store.local_path(key, scratch / "download")
+        except ExportNotFoundError:
+            raise ExportNotFoundError(
+                f"{described}: listed in manifest {manifest} (run {run.run_id}) but absent. The export may "
+                "still be being delivered: re-run later. The last good data for "
+                f"{run.billing_period} is kept."
+            ) from None
+        name = key.lower()
+        if name.endswith(".parquet"):
+            files.append(_SourceFile(key, described, local, "parquet"))
+        elif name.endswith(".zip"):
+            files.append(_SourceFile(key, described, _unzip(local, described, scratch / "unzip"), "csv"))
+        elif name.endswith((".csv.gz", ".csv", ".gz")):
+            files.append(_SourceFile(key, described, local, "csv"))
+        else:
+            raise ExportFormatError(
+                f"{described}: unknown data file type; expected .csv.gz, .csv.zip, .csv or .parquet"
+            )
+    kinds = {f.kind for f in files}
+    if len(kinds) > 1:
+        raise ExportFormatError(f"{manifest}: mixes CSV and Parquet data files in one run; cannot read it")
+    return files
+
+
+def _unzip(path: Path, described: str, scratch: Path) -> Path:
+    """Legacy CUR can be delivered as ZIP; DuckDB reads gzip only, so extract the single CSV (streamed)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise ExportFormatError(f"{described}: expected one CSV inside the ZIP, found {len(members)}")
+            target = scratch / f"{uuid.uuid4().hex}-{Path(members[0].filename).name}"
+            with archive.open(members[0]) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, length=8 * 1024 * 1024)
+            return target
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise ExportFormatError(
+            f"{described}: not a readable ZIP archive ({error}); the file is truncated or corrupt. "
+            "Re-run once the export is fully delivered; the last good data is kept."
+        ) from None
+
+
+def _csv_reader(paths: Sequence[Path]) -> str:
+    listing = "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+    # all_varchar: ids keep their leading zeros and costs keep every digit until we cast them to DECIMAL.
+    # null_padding: real exports have rows with fewer fields than the header; their missing trailing
+    # cells read as NULL (vs '' for a present empty cell), so we can count them.
+    return (
+        f"read_csv({listing}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+        f"null_padding = true, nullstr = {_literal(_NULL_MARKER)}, union_by_name = true, filename = true)"
+    )
+
+
+def _parquet_reader(paths: Sequence[Path]) -> str:
+    listing = "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+    return f"read_parquet({listing}, union_by_name = true, filename = true)"
+
+
+def _describe(con: duckdb.DuckDBPyConnection, reader: str, described: str) -> dict[str, str]:
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    except duckdb.Error as error:
+        raise ExportFormatError(_read_failure(described, error)) from None
+    return {row[0]: row[1] for row in rows if row[0] != "filename"}
+
+
+def _read_failure(described: str, error: Exception) -> str:
+    text = str(error).splitlines()[0]
+    hint = "The file is truncated or corrupt (an export still being written looks like this): re-run later."
+    return f"{described}: cannot read: {text}. {hint} The last good data is kept."
+
+
+def _value_expr(column: str, source_type: str, target: BronzeColumn) -> str:
+    ref = _quote(column)
+    kind = sql_type(target)
+    if is_decimal(target):
+        if source_type.startswith(("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT")):
+            # A Parquet double is an exact binary number; DECIMAL(38,18) keeps it to 1e-18.
+            return f"CAST({ref} AS {kind})"
+        return f"CAST(NULLIF(TRIM({ref}), '') AS {kind})"
+    if target.type == "TIMESTAMP":
+        if source_type.startswith("TIMESTAMP") or source_type == "DATE":
+            return f"CAST({ref} AS TIMESTAMP)"
+        # '2026-09-01T00:00:00Z', '2026-09-01T00:00:00.000Z' and '2018-06-20 01:00:00' all occur.
+        return f"CAST(REPLACE(REPLACE(NULLIF(TRIM({ref}), ''), 'T', ' '), 'Z', '') AS TIMESTAMP)"
+    return f"NULLIF(TRIM(CAST({ref} AS VARCHAR)), '')"
+
+
+def _map_expr(map_column: str, key: str) -> str:
+    return f"NULLIF(TRIM(CAST(element_at({_quote(map_column)}, {_literal(key)})[1] AS VARCHAR)), '')"
+
+
+def _tags_expr(columns: dict[str, str]) -> str:
+    entries: list[str] = []
+    for raw, source_type in columns.items():
+        key = tag_key_from_column(raw)
+        if key is not None and not source_type.startswith("MAP"):
+            entries.append(f"struct_pack(k := {_literal(key)}, v := CAST({_quote(raw)} AS VARCHAR))")
+    parts: list[str] = []
+    if entries:
+        parts.append("[" + ", ".join(entries) + "]")
+    if "resource_tags" in columns and columns["resource_tags"].startswith("MAP"):
+        parts.append(
+            "list_transform(map_entries(\"resource_tags\"), e -> struct_pack(k := "
+            "regexp_replace(CAST(e.key AS VARCHAR), '^(user|aws)_', '\\1:'), v := CAST(e.value AS VARCHAR)))"
+        )
+    if not parts:
+        return "CAST(NULL AS VARCHAR)"
+    combined = parts[0] if len(parts) == 1 else f"list_concat({', '.join(parts)})"
+    assert normalize_tag_key("user_x") == "user:x"  # keep the SQL regexp and the Python rule in step
+    return (
+        f"CASE WHEN len(list_filter({combined}, e -> e.v IS NOT NULL AND e.v <> '')) = 0 THEN NULL "
+        f"ELSE to_json(map_from_entries(list_filter({combined}, e -> e.v IS NOT NULL AND e.v <> ''))) END"
+    )
+
+
+@dataclass(frozen=True)
+class _Projection:
+    expressions: dict[str, str]  # bronze column -> SQL over the raw source
+    missing_required: list[str]
+
+
+def _project(columns: dict[str, str]) -> _Projection:
+    normalized: dict[str, str] = {}
+    for raw in columns:
+        normalized.setdefault(normalize_column_name(raw), raw)
+    expressions: dict[str, str] = {}
+    missing: list[str] = []
+    for target in BRONZE_COLUMNS:
+        expression = None
+        for candidate in target.candidates():
+            if candidate.startswith("map:"):
+                _, map_column, key = candidate.split(":", 2)
+                if map_column in normalized and columns[normalized[map_column]].startswith("MAP"):
+                    expression = _map_expr(normalized[map_column], key)
+                    break
+            elif candidate in normalized:
+                raw = normalized[candidate]
+                expression = _value_expr(raw, columns[raw], target)
+                break
+        if expression is None:
+            if target.required:
+                missing.append(target.name)
+            expression = f"CAST(NULL AS {sql_type(target)})"
+        expressions[target.name] = expression
+    expressions["resource_tags_json"] = _tags_expr(columns)
+    operations = ", ".join(_literal(op) for op in SPLIT_COST_ALLOCATION_OPERATIONS)
+    expressions["x_is_split_allocation"] = f"coalesce(({expressions['line_item_operation']}) IN ({operations}), false)"
+    return _Projection(expressions, missing)
+
+
+def _check_required(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> None:
+    for source in files:
+        reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
+        columns = _describe(con, reader, source.described)
+        missing = _project(columns).missing_required
+        if missing:
+            found = ", ".join(list(columns)[:40]) + (" ..." if len(columns) > 40 else "")
+            raise ExportFormatError(
+                f"{source.described}: required column(s) missing: {', '.join(missing)} (legacy CUR names "
+                f"like lineItem/UnblendedCost or CUR 2.0 names like line_item_unblended_cost). Columns found: "
+                f"{found}. Check that 'format' in the registry matches the export."
+            )
+
+
+def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], columns: dict[str, str]) -> str | None:
+    """After a cast failed, find the first file/line/column holding the value that could not be read."""
+    projection = _project(columns)
+    for source in files:
+        reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
+        for name, expression in projection.expressions.items():
+            if "CAST(" not in expression or expression.startswith("CAST(NULL"):
+                continue
+            probe = expression.replace("CAST(", "TRY_CAST(", 1)
+            raw = next((r for r in columns if normalize_column_name(r) == name), None)
+            if raw is None:
+                continue
+            try:
+                hit = con.execute(
+                    f"SELECT n, raw FROM (SELECT row_number() OVER () AS n, CAST({_quote(raw)} AS VARCHAR) AS raw, "
+                    f"{probe} AS value FROM {reader}) WHERE value IS NULL AND NULLIF(TRIM(raw), '') IS NOT NULL "
+                    f"AND raw <> {_literal(_NULL_MARKER)} LIMIT 1"
+                ).fetchone()
+            except duckdb.Error:
+                continue
+            if hit:
+                line = f"line {hit[0] + 1}" if source.kind == "csv" else f"row {hit[0]}"
+                return f"{source.described}: {line}: column {raw}: cannot read {hit[1]!r} as a number/timestamp"
+    return None
+
+
+def _locate_unreadable_file(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> str | None:
+    for source in files:
+        if source.local.name.endswith(".gz"):
+            try:
+                with gzip.open(source.local, "rb") as stream:
+                    while stream.read(8 * 1024 * 1024):
+                        pass
+            except (OSError, EOFError) as error:
+                return (
+                    f"{source.described}: gzip stream is truncated or corrupt ({error}). The export may "
+                    "still be being written: re-run later. The last good data is kept."
+                )
+        reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
+        try:
+            con.execute(f"SELECT count(*) FROM {reader}").fetchone()
+        except duckdb.Error as error:
+            return _read_failure(source.described, error)
+    return None
+
+
+def load_run(
+    store: ObjectStore,
+    run: ExportRun,
+    *,
+    payer_key: str,
+    export_name: str,
+    bronze_path: Path,
+    scratch: Path,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> LoadRecord:
+    """Read every data file of ``run`` into ``bronze_path`` (replaced atomically) and return its record.
+
+    On any error nothing at ``bronze_path`` changes: the last good data stays."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    files = _fetch_files(store, run, scratch)
+    bronze_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_bronze = bronze_path.with_name(f".tmp-{uuid.uuid4().hex}-{bronze_path.name}")
+    con = connect(memory_limit, threads, scratch / "duckdb-tmp")
+    try:
+        record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze)
+        # The parquet file and its record are each replaced atomically, record last; a reader that finds
+        # a record whose run_id differs from the file's x_source_run_id knows a load was interrupted.
+        record_path = record_path_for(bronze_path)
+        temp_record = record_path.with_name(f".tmp-{uuid.uuid4().hex}-{record_path.name}")
+        temp_record.write_text(record.to_json(), encoding="utf-8")
+        os.replace(temp_bronze, bronze_path)
+        os.replace(temp_record, record_path)
+        return record
+    finally:
+        con.close()
+        for leftover in bronze_path.parent.glob(".tmp-*"):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(scratch / "download", ignore_errors=True)
+        shutil.rmtree(scratch / "unzip", ignore_errors=True)
+
+
+def record_path_for(bronze_path: Path) -> Path:
+    return bronze_path.with_suffix(".load.json")
+
+
+def read_record(bronze_path: Path) -> LoadRecord | None:
+    path = record_path_for(bronze_path)
+    if not path.exists() or not bronze_path.exists():
+        return None
+    return LoadRecord.from_json(path.read_text(encoding="utf-8"))
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    store: ObjectStore,
+    run: ExportRun,
+    files: list[_SourceFile],
+    payer_key: str,
+    export_name: str,
+    bronze_path: Path,
+    temp_bronze: Path,
+) -> LoadRecord:
+    manifest = store.describe(run.manifest_key)
+    if not files:
+        # A manifest with no data files is an empty export: zero cost, not an error.
+        _write_empty(con, temp_bronze)
+        return LoadRecord(
+            payer_key, run.billing_period, run.format, export_name, run.run_id, manifest, [], 0, 0, 0, [],
+            datetime.now(UTC).isoformat(timespec="seconds"), str(bronze_path), ["manifest lists no data files"],
+        )
+    _check_required(con, files)
+    kind = files[0].kind
+    paths = [f.local for f in files]
+    reader = _csv_reader(paths) if kind == "csv" else _parquet_reader(paths)
+    columns = _describe(con, reader, manifest)
+    projection = _project(columns)
+    file_names = " ".join(f"WHEN {_literal(str(f.local))} THEN {_literal(f.described)}" for f in files)
+    lineage = {
+        "x_billing_period": _literal(run.billing_period),
+        "x_export_format": _literal(run.format),
+        "x_export_name": _literal(export_name),
+        "x_source_run_id": _literal(run.run_id),
+        "x_source_file": f"CASE filename {file_names} END",
+    }
+    select = ",\n  ".join(
+        f"{expr} AS {_quote(name)}" for name, expr in {**projection.expressions, **lineage}.items()
+    )
+    try:
+        con.execute(
+            f"COPY (SELECT {select} FROM {reader}) TO {_literal(str(temp_bronze))} "
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        )
+        totals_rows = con.execute(
+            f"""
+            SELECT account, currency, count(*) FILTER (WHERE NOT split) AS rows,
+                   coalesce(sum(unblended) FILTER (WHERE NOT split), 0) AS unblended,
+                   coalesce(sum(blended) FILTER (WHERE NOT split), 0) AS blended,
+                   count(*) FILTER (WHERE split) AS split_rows
+            FROM (
+              SELECT {projection.expressions['line_item_usage_account_id']} AS account,
+                     {projection.expressions['line_item_currency_code']} AS currency,
+                     {projection.expressions['line_item_unblended_cost']} AS unblended,
+                     {projection.expressions['line_item_blended_cost']} AS blended,
+                     {projection.expressions['x_is_split_allocation']} AS split
+              FROM {reader}
+            )
+            GROUP BY ALL ORDER BY ALL
+            """
+        ).fetchall()
+        ragged = _count_ragged(con, files) if kind == "csv" else 0
+        bronze_rows = con.execute(f"SELECT count(*) FROM read_parquet({_literal(str(temp_bronze))})").fetchone()
+    except duckdb.ConversionException as error:
+        where = _locate_bad_value(con, files, columns)
+        raise ExportFormatError(
+            (where or f"{manifest}: a value could not be converted ({str(error).splitlines()[0]})")
+            + ". Fix or re-deliver the file; the last good data is kept."
+        ) from None
+    except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
+        raise  # our SQL is wrong, not the file: let the bug surface as one
+    except duckdb.Error as error:
+        where = _locate_unreadable_file(con, files)
+        raise ExportFormatError(where or _read_failure(manifest, error)) from None
+    totals = [
+        AccountTotal(str(a), str(c), int(r), Decimal(u).normalize() if u else Decimal(0), Decimal(b).normalize() if b else Decimal(0), int(s))
+        for a, c, r, u, b, s in totals_rows
+    ]
+    for total in totals:
+        if total.usage_account_id in ("None", "") or total.currency in ("None", ""):
+            raise ExportFormatError(
+                f"{manifest}: {total.rows} row(s) have no usage account id or currency code; "
+                "every AWS line item carries both — the file is damaged"
+            )
+    split_rows = sum(t.split_rows for t in totals)
+    read_rows = sum(t.rows for t in totals) + split_rows
+    if bronze_rows is None or bronze_rows[0] != read_rows:
+        raise ExportError(f"{manifest}: bronze has {bronze_rows} rows but the export has {read_rows}; not replacing")
+    notes = []
+    if ragged:
+        notes.append(f"{ragged} row(s) had fewer fields than the header; missing trailing fields read as empty")
+    return LoadRecord(
+        payer_key=payer_key,
+        billing_period=run.billing_period,
+        format=run.format,
+        export_name=export_name,
+        run_id=run.run_id,
+        manifest=manifest,
+        source_files=[f.described for f in files],
+        rows=read_rows,
+        ragged_rows=ragged,
+        split_rows=split_rows,
+        totals=totals,
+        loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        bronze_file=str(bronze_path),
+        notes=notes,
+    )
+
+
+def _count_ragged(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> int:
+    ragged = 0
+    for source in files:
+        reader = _csv_reader([source.local])
+        columns = list(_describe(con, reader, source.described))
+        if not columns:
+            continue
+        last = _quote(columns[-1])
+        row = con.execute(f"SELECT count(*) FROM {reader} WHERE {last} IS NULL").fetchone()
+        ragged += int(row[0]) if row else 0
+    return ragged
+
+
+def _write_empty(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    con.execute(f"COPY ({empty_bronze_select()}) TO {_literal(str(target))} (FORMAT parquet)")
+
+
+def empty_bronze_select() -> str:
+    """A zero-row SELECT with the full bronze schema (used for empty exports and the schema stub dbt globs)."""
+    parts = [f"CAST(NULL AS {sql_type(c)}) AS {_quote(c.name)}" for c in BRONZE_COLUMNS]
+    parts += [f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in LINEAGE_COLUMNS]
+    return "SELECT " + ", ".join(parts) + " WHERE false"
+
+
+__all__ = ["MONEY", "AccountTotal", "LoadRecord", "empty_bronze_select", "load_run", "read_record"]

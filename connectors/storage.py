@@ -1,0 +1,215 @@
+"""Object stores as the connectors see them: list keys, fetch an object to a local file.
+
+A local folder "laid out exactly like the bucket" goes through the same interface as S3, so the
+code that finds manifests and data files is the same for both and tested on both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from connectors.errors import ExportAccessError, ExportNotFoundError, UnsafeKeyError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str | None = None
+
+
+def check_key(key: str, where: str) -> str:
+    """Refuse keys that could escape the bucket/folder root once used as a local path."""
+    parts = PurePosixPath(key).parts
+    if ".." in parts or "\\" in key or "\x00" in key:
+        raise UnsafeKeyError(
+            f"{where}: object key {key!r} contains '..' or another path trick; refusing to read it. "
+            "Check who can write to this export location."
+        )
+    return key.lstrip("/")
+
+
+class ObjectStore(Protocol):
+    """What connectors need from a bucket or a local folder laid out like one."""
+
+    @property
+    def uri(self) -> str: ...
+
+    def describe(self, key: str) -> str: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def list_prefixes(self, prefix: str) -> list[str]: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def local_path(self, key: str, scratch: Path) -> Path:
+        """A local file with the object's bytes: the object itself (folders) or a download into scratch."""
+        ...
+
+
+class LocalStore:
+    """A local folder that mirrors a bucket: key 'a/b/c' is file '<root>/a/b/c'."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    @property
+    def uri(self) -> str:
+        return f"file://{self.root}"
+
+    def describe(self, key: str) -> str:
+        return str(self.root / key)
+
+    def _path(self, key: str) -> Path:
+        key = check_key(key, self.describe(key))
+        return self.root / key
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self._path(prefix) if prefix else self.root
+        # A prefix may end mid-name ('exports/acme'), like S3: walk its parent and filter.
+        walk_root = base if base.is_dir() else base.parent
+        if not walk_root.is_dir():
+            return
+        for dirpath, _dirnames, filenames in os.walk(walk_root):
+            for filename in sorted(filenames):
+                path = Path(dirpath) / filename
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix) and ".tmp-" not in filename:
+                    stat = path.stat()
+                    yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(
+            (PurePosixPath(prefix) / child.name).as_posix() + "/" if prefix else child.name + "/"
+            for child in base.iterdir()
+            if child.is_dir()
+        )
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ExportNotFoundError(f"{path}: file not found") from None
+        except PermissionError:
+            raise ExportAccessError(f"{path}: permission denied; make the file readable by costlake") from None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def local_path(self, key: str, scratch: Path) -> Path:
+        path = self._path(key)
+        if not path.is_file():
+            raise ExportNotFoundError(f"{path}: file not found")
+        return path
+
+
+class S3Store:
+    """An S3 bucket (or S3-compatible endpoint) through boto3, with paginated listing."""
+
+    def __init__(self, bucket: str, client: Any):
+        self.bucket = bucket
+        self.client = client
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}"
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _call(self, key: str, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            where = self.describe(key)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ExportNotFoundError(f"{where}: object not found") from None
+            if code == "NoSuchBucket":
+                raise ExportNotFoundError(f"s3://{self.bucket}: bucket not found; check 'bucket' in the registry") from None
+            if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise ExportAccessError(
+                    f"{where}: access denied ({code}); the credentials need s3:ListBucket on the bucket and "
+                    "s3:GetObject on the export prefix"
+                ) from None
+            raise ExportAccessError(f"{where}: S3 {operation} failed: {code or error}") from None
+        except BotoCoreError as error:
+            raise ExportAccessError(f"{self.describe(key)}: cannot reach S3: {error}") from None
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(prefix, "list_objects_v2", **kwargs)
+            for item in page.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["Size"], item["LastModified"], item.get("ETag", "").strip('"'))
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        prefixes: list[str] = []
+        token: str | None = None
+        base = prefix.rstrip("/") + "/" if prefix else ""
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": base, "Delimiter": "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(base, "list_objects_v2", **kwargs)
+            prefixes.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
+            if not page.get("IsTruncated"):
+                return sorted(prefixes)
+            token = page["NextContinuationToken"]
+
+    def read_bytes(self, key: str) -> bytes:
+        check_key(key, self.describe(key))
+        return self._call(key, "get_object", Key=key)["Body"].read()
+
+    def head(self, key: str) -> ObjectInfo | None:
+        check_key(key, self.describe(key))
+        try:
+            meta = self._call(key, "head_object", Key=key)
+        except ExportNotFoundError:
+            return None
+        return ObjectInfo(key, meta["ContentLength"], meta["LastModified"], meta.get("ETag", "").strip('"'))
+
+    def local_path(self, key: str, scratch: Path) -> Path:
+        check_key(key, self.describe(key))
+        scratch.mkdir(parents=True, exist_ok=True)
+        target = scratch / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Stream to a temp file: a month can be gigabytes and must never sit in memory.
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(handle)
+        try:
+            body = self._call(key, "get_object", Key=key)["Body"]
+            with open(temp_name, "wb") as out:
+                shutil.copyfileobj(body, out, length=8 * 1024 * 1024)
+            os.replace(temp_name, target)
+        finally:
+            if os.path.exists(temp_name):
+                os.unlink(temp_name)
+        return target
