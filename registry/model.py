@@ -312,6 +312,12 @@ class Registry(BaseModel):
     def linked_accounts_of(self, payer_key: str) -> list[AwsAccount]:
         return [a for a in self.accounts if a.provider == "aws" and a.role == "linked" and a.payer == payer_key]
 
+    def kept_usage_accounts(self, payer_key: str) -> list[AwsAccount]:
+        """Usage accounts whose rows in this payer's export are kept: the payer and its registered linked
+        accounts. Rows of any other usage account are unconnected and dropped (and reported)."""
+        payer = self.get(payer_key)
+        return [payer, *self.linked_accounts_of(payer_key)]
+
     @property
     def billing_sources(self) -> list[AwsAccount]:
         """Entries that own an export and therefore get their own ingestion asset."""

@@ -93,6 +93,7 @@ BRONZE_COLUMNS: tuple[BronzeColumn, ...] = (
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("resource_tags_json", "VARCHAR"),
     ("x_is_split_allocation", "BOOLEAN"),
+    ("x_account_key", "VARCHAR"),
     ("x_billing_period", "VARCHAR"),
     ("x_export_format", "VARCHAR"),
     ("x_export_name", "VARCHAR"),

@@ -420,15 +420,17 @@ def _load(
     projection = _project(columns)
     file_names = " ".join(f"WHEN {_literal(str(f.local))} THEN {_literal(f.described)}" for f in files)
     lineage = {
+        "x_account_key": _literal(payer_key),
         "x_billing_period": _literal(run.billing_period),
         "x_export_format": _literal(run.format),
         "x_export_name": _literal(export_name),
         "x_source_run_id": _literal(run.run_id),
         "x_source_file": f"CASE filename {file_names} END",
     }
-    select = ",\n  ".join(
-        f"{expr} AS {_quote(name)}" for name, expr in {**projection.expressions, **lineage}.items()
-    )
+    expressions = {**projection.expressions, **lineage}
+    # Column order is the bronze schema's (see empty_bronze_select), whatever the source's order.
+    ordered = [c.name for c in BRONZE_COLUMNS] + [name for name, _ in LINEAGE_COLUMNS]
+    select = ",\n  ".join(f"{expressions[name]} AS {_quote(name)}" for name in ordered)
     try:
         con.execute(
             f"COPY (SELECT {select} FROM {reader}) TO {_literal(str(temp_bronze))} "

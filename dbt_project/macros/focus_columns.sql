@@ -1,0 +1,45 @@
+{#-
+  The one column list of the `costs` mart. Every provider's int_<provider>__focus model selects these
+  names; int_costs__unioned fills what a provider lacks with a typed NULL. Types use dbt's
+  cross-database type macros so the same models run on DuckDB and Spark.
+-#}
+{% macro focus_columns() -%}
+  {{ return([
+    ('BilledCost', 'money'), ('EffectiveCost', 'money'), ('ListCost', 'money'), ('ContractedCost', 'money'),
+    ('BillingCurrency', 'string'), ('BillingAccountId', 'string'), ('BillingAccountName', 'string'),
+    ('SubAccountId', 'string'), ('SubAccountName', 'string'),
+    ('BillingPeriodStart', 'timestamp'), ('BillingPeriodEnd', 'timestamp'),
+    ('ChargePeriodStart', 'timestamp'), ('ChargePeriodEnd', 'timestamp'),
+    ('ChargeCategory', 'string'), ('ChargeClass', 'string'), ('ChargeFrequency', 'string'),
+    ('ChargeDescription', 'string'),
+    ('ProviderName', 'string'), ('PublisherName', 'string'), ('InvoiceIssuerName', 'string'),
+    ('ServiceName', 'string'), ('ServiceCategory', 'string'),
+    ('RegionId', 'string'), ('RegionName', 'string'), ('AvailabilityZone', 'string'),
+    ('ResourceId', 'string'), ('SkuId', 'string'),
+    ('PricingQuantity', 'quantity'), ('PricingUnit', 'string'),
+    ('ConsumedQuantity', 'quantity'), ('ConsumedUnit', 'string'),
+    ('CommitmentDiscountId', 'string'), ('CommitmentDiscountType', 'string'),
+    ('CommitmentDiscountCategory', 'string'),
+    ('Tags', 'string'),
+    ('x_AccountKey', 'string'), ('x_CostBasis', 'string'),
+    ('x_UnblendedCost', 'money'), ('x_BlendedCost', 'money'),
+    ('x_ChargeType', 'string'), ('x_UsageType', 'string'), ('x_Operation', 'string'),
+    ('x_LineItemId', 'string'), ('x_ExportFormat', 'string'),
+    ('x_SourceFile', 'string'), ('x_SourceRunId', 'string'),
+  ]) }}
+{%- endmacro %}
+
+{% macro focus_type(kind) -%}
+  {#- decimal(38,18) is valid on DuckDB and Spark alike; dbt.type_numeric() has no fixed scale. -#}
+  {%- if kind in ('money', 'quantity') -%}decimal(38,18)
+  {%- elif kind == 'timestamp' -%}{{ dbt.type_timestamp() }}
+  {%- else -%}{{ dbt.type_string() }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Select the FOCUS column list from a relation, casting each column to its mart type. -#}
+{% macro select_focus_columns(relation_alias) -%}
+  {%- for name, kind in focus_columns() %}
+    cast({{ relation_alias }}.{{ adapter.quote(name) }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
+  {%- endfor %}
+{%- endmacro %}

@@ -1,0 +1,10 @@
+-- All providers' kept rows in one FOCUS column list. Add a provider by adding its
+-- int_<provider>__focus model to `providers`.
+{%- set providers = ['int_aws__focus'] %}
+
+{% for model in providers %}
+select
+    {{ select_focus_columns('p') }}
+from {{ ref(model) }} as p
+{% if not loop.last %}union all{% endif %}
+{% endfor %}

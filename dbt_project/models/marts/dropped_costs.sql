@@ -1,0 +1,19 @@
+{{ config(materialized='table') }}
+
+-- What did NOT reach `costs`, and why: per source, billing period, usage account, currency and reason.
+-- Rows of unregistered linked accounts are the common case (register the account to keep them).
+select
+    account_key as "x_AccountKey",
+    cast('AWS' as {{ dbt.type_string() }}) as "ProviderName",
+    billing_period as "BillingPeriod",
+    usage_account_id as "SubAccountId",
+    max(usage_account_name) as "SubAccountName",
+    currency as "BillingCurrency",
+    drop_reason as "DropReason",
+    count(*) as "RowCount",
+    sum(billed_cost) as "BilledCost",
+    sum(unblended_cost) as "UnblendedCost",
+    sum(blended_cost) as "BlendedCost"
+from {{ ref('int_aws__line_items') }}
+where drop_reason is not null
+group by account_key, billing_period, usage_account_id, currency, drop_reason

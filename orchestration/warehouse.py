@@ -1,0 +1,103 @@
+"""Files the dbt sources read (registry tables, bronze schema stubs) and read-only warehouse queries."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from connectors.aws.reader import empty_bronze_select
+from orchestration.home import Home
+from registry import Registry
+
+AWS_PAYER_ACCOUNTS_COLUMNS = (
+    "payer_key VARCHAR, payer_account_id VARCHAR, usage_account_id VARCHAR, usage_account_key VARCHAR, "
+    "usage_account_name VARCHAR, cost_basis VARCHAR"
+)
+
+
+def _replace_with_query(target: Path, select_sql: str, parameters: list[object] | None = None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+    con = duckdb.connect()
+    try:
+        con.execute(f"COPY ({select_sql}) TO '{temp}' (FORMAT parquet)", parameters or [])
+    finally:
+        con.close()
+    os.replace(temp, target)
+
+
+def write_registry_tables(registry: Registry, home: Home) -> dict[str, int]:
+    """Write the registry tables dbt joins; return row counts. Atomic per file."""
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    for payer in registry.aws_payers:
+        for account in registry.kept_usage_accounts(payer.key):
+            rows.append(
+                (payer.key, payer.account_id, account.account_id, account.key, account.display_name, payer.cost_basis)
+            )
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+    flat = [value for row in rows for value in row]
+    if rows:
+        select = (
+            "SELECT * FROM (VALUES " + values + ") AS t(payer_key, payer_account_id, usage_account_id, "
+            "usage_account_key, usage_account_name, cost_basis)"
+        )
+    else:
+        select = "SELECT " + ", ".join(
+            f"CAST(NULL AS VARCHAR) AS {c.split()[0]}" for c in AWS_PAYER_ACCOUNTS_COLUMNS.split(", ")
+        ) + " WHERE false"
+    _replace_with_query(home.registry_tables / "aws_payer_accounts.parquet", select, flat)
+    return {"aws_payer_accounts": len(rows)}
+
+
+def ensure_bronze_stubs(home: Home) -> None:
+    """A zero-row file with the bronze schema, so dbt's glob matches before the first load of a dataset."""
+    stub = home.bronze / "aws" / "_schema" / "_empty.parquet"
+    if not stub.exists():
+        _replace_with_query(stub, empty_bronze_select())
+
+
+@contextmanager
+def read_warehouse(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def costs_by_account(
+    con: duckdb.DuckDBPyConnection, account_key: str, billing_period: str
+) -> dict[tuple[str, str], Decimal]:
+    """sum(BilledCost) per (SubAccountId, BillingCurrency) for one source and billing month."""
+    rows = con.execute(
+        """
+        SELECT "SubAccountId", "BillingCurrency", sum("BilledCost")
+        FROM costs
+        WHERE "x_AccountKey" = ? AND strftime("BillingPeriodStart", '%Y-%m') = ?
+        GROUP BY ALL
+        """,
+        [account_key, billing_period],
+    ).fetchall()
+    return {(account, currency): Decimal(total) for account, currency, total in rows}
+
+
+def dropped_by_account(
+    con: duckdb.DuckDBPyConnection, account_key: str, billing_period: str
+) -> list[tuple[str, str, str, int, Decimal]]:
+    return [
+        (account, currency, reason, int(count), Decimal(cost))
+        for account, currency, reason, count, cost in con.execute(
+            """
+            SELECT "SubAccountId", "BillingCurrency", "DropReason", sum("RowCount"), sum("BilledCost")
+            FROM dropped_costs WHERE "x_AccountKey" = ? AND "BillingPeriod" = ?
+            GROUP BY ALL ORDER BY ALL
+            """,
+            [account_key, billing_period],
+        ).fetchall()
+    ]
