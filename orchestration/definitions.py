@@ -1,0 +1,69 @@
+"""The Dagster code location: assets, checks, sensors and schedules built from the registry.
+
+Loaded by `dagster dev` (workspace.yaml) and by `costlake run`, so both take the same code path.
+Configuration: COSTLAKE_REGISTRY (the registry YAML) and COSTLAKE_HOME (working directory).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.automation import build_daily_schedule, build_export_sensor, build_registry_sensor
+from orchestration.aws import build_aws_payer_asset, monthly_partitions
+from orchestration.home import Home
+from orchestration.resources import CostlakeResource
+from orchestration.warehouse_assets import (
+    DBT_PROJECT_DIR,
+    build_dbt_assets,
+    build_reconciliation_checks,
+    dbt_executable,
+    registry_accounts,
+)
+from registry import Registry, load_registry, resolve_registry_path
+
+
+def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
+    home.ensure().export_env()
+    partitions = monthly_partitions(registry)
+    source_assets = [build_aws_payer_asset(payer, partitions) for payer in registry.aws_payers]
+    dbt_assets_def = build_dbt_assets(registry)
+    ingest_job = dg.define_asset_job(
+        "ingest_sources",
+        selection=dg.AssetSelection.groups("aws"),
+        partitions_def=partitions,
+        description="Load one billing month of every registered source into bronze.",
+    )
+    return dg.Definitions(
+        assets=[registry_accounts, *source_assets, dbt_assets_def],
+        asset_checks=build_reconciliation_checks(registry),
+        jobs=[ingest_job],
+        sensors=[
+            build_export_sensor(registry.source_file),
+            build_registry_sensor(registry.source_file),
+            dg.AutomationConditionSensorDefinition(
+                "warehouse_automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=60,
+            ),
+        ],
+        schedules=[build_daily_schedule(ingest_job)],
+        resources={
+            "costlake": CostlakeResource(home=str(home.root), registry_path=registry.source_file),
+            "dbt": DbtCliResource(
+                project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+            ),
+        },
+    )
+
+
+def _from_environment() -> dg.Definitions:
+    home = Home.resolve()
+    registry = load_registry(resolve_registry_path(os.environ.get("COSTLAKE_REGISTRY"), home.root))
+    return build_definitions(registry, home)
+
+
+defs = _from_environment() if os.environ.get("COSTLAKE_SKIP_DEFS") != "1" else dg.Definitions()

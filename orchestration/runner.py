@@ -1,0 +1,136 @@
+"""`costlake run`: materialize every registered source's months and the dbt models in-process through
+Dagster (the same definitions the UI loads), then report what was loaded, dropped and checked."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from connectors.aws.source import AwsPayerSource
+from connectors.errors import ExportError
+from orchestration.aws import aws_asset_key, month_partition_key
+from orchestration.definitions import build_definitions
+from orchestration.home import Home
+from orchestration.warehouse_assets import REGISTRY_ASSET
+from registry import Registry
+
+
+@dataclass
+class RunReport:
+    loaded: list[tuple[str, str, str, int]] = field(default_factory=list)  # source, month, status, rows
+    failures: list[str] = field(default_factory=list)
+    checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, summary
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(passed for _, _, passed, _ in self.checks)
+
+
+def _instance(home: Home) -> dg.DagsterInstance:
+    # A persistent instance under <home>/dagster: runs made from the CLI show up in `dagster dev`.
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    return dg.DagsterInstance.get()
+
+
+def _collect_checks(result: dg.ExecuteInProcessResult, report: RunReport) -> None:
+    for evaluation in result.get_asset_check_evaluations():
+        report.checks.append(
+            (
+                evaluation.asset_key.to_user_string(),
+                evaluation.check_name,
+                evaluation.passed,
+                evaluation.description or "",
+            )
+        )
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data
+            text = (user.description if user and user.description else None) or (error.message if error else "")
+            messages.append(f"{event.step_key}: {text.strip()}")
+    return "; ".join(messages) or "run failed"
+
+
+def months_to_load(source: AwsPayerSource, requested: list[str] | None, first_month: str) -> list[str]:
+    available = [m for m in source.billing_periods() if m >= first_month]
+    if requested is None:
+        return available
+    return [m for m in requested if m >= first_month]
+
+
+def run_pipeline(
+    registry: Registry,
+    home: Home,
+    months: list[str] | None = None,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> RunReport:
+    defs = build_definitions(registry, home)
+    instance = _instance(home)
+    report = RunReport()
+    job_assets = defs.assets or []
+    checks = defs.asset_checks or []
+    resources = defs.resources or {}
+
+    def materialize(selection: dg.AssetSelection, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [*job_assets, *checks],  # type: ignore[list-item]
+            selection=selection,
+            partition_key=partition_key,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags={"costlake/trigger": "cli"},
+        )
+
+    result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))
+    if not result.success:
+        report.failures.append(f"registry: {_failure_message(result)}")
+        return report
+
+    for payer in registry.aws_payers:
+        source = AwsPayerSource(payer)
+        try:
+            payer_months = months_to_load(source, months, registry.first_month)
+        except ExportError as error:
+            report.failures.append(f"{payer.key}: {error}")
+            progress(f"  {payer.key}: cannot list exports: {error}")
+            continue
+        if not payer_months:
+            progress(f"  {payer.key}: no export months found")
+        for index, month in enumerate(payer_months, 1):
+            progress(f"[{payer.key} {index}/{len(payer_months)}] {month} ...")
+            result = materialize(dg.AssetSelection.assets(aws_asset_key(payer.key)), month_partition_key(month))
+            _collect_checks(result, report)
+            if not result.success:
+                message = _failure_message(result)
+                report.failures.append(f"{payer.key} {month}: {message}")
+                progress(f"  FAILED: {message}")
+                continue
+            materializations = result.asset_materializations_for_node(result.all_node_events[0].node_name) if result.all_node_events else []
+            if not materializations:
+                report.loaded.append((payer.key, month, "no export", 0))
+                progress("  no export for this month")
+                continue
+            metadata = materializations[-1].metadata
+            status = str(metadata["status"].value)
+            rows = int(metadata["dagster/row_count"].value)  # type: ignore[arg-type]
+            report.loaded.append((payer.key, month, status, rows))
+            progress(f"  {status}: {rows} rows, run {metadata['run_id'].value}")
+
+    progress("[dbt] building staging -> intermediate -> costs ...")
+    warehouse_selection = (
+        dg.AssetSelection.all() - dg.AssetSelection.groups("aws") - dg.AssetSelection.assets(REGISTRY_ASSET)
+    )
+    result = materialize(warehouse_selection)
+    _collect_checks(result, report)
+    if not result.success:
+        report.failures.append(f"dbt: {_failure_message(result)}")
+    return report
