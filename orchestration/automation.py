@@ -1,6 +1,5 @@
 """Sensors and schedules: notice rewritten exports and registry edits; refresh daily."""
 
-from __future__ import annotations
 
 import hashlib
 import json
@@ -125,7 +124,7 @@ def build_registry_sensor(registry_path: str) -> dg.SensorDefinition:
     return registry_sensor
 
 
-def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition, lookback_months: int = 2) -> dg.ScheduleDefinition:
+def build_daily_schedule(job: "dg.JobDefinition | object", lookback_months: int = 2) -> dg.ScheduleDefinition:
     @dg.schedule(
         name="daily_refresh",
         cron_schedule="0 6 * * *",

@@ -6,7 +6,6 @@ graph shows which payers feed `costs`. The asset list is built from the registry
 location loads, so registering a payer is a YAML edit plus "Reload definitions" — no code change.
 """
 
-from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal

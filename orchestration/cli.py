@@ -87,7 +87,7 @@ def print_report(report: object) -> None:
         print(
             _table(
                 ["asset", "check", "result", "detail"],
-                [(a, c, "PASS" if ok else "FAIL", (d or "")[:110]) for a, c, ok, d in report.checks],
+                [(a, c[:60], "PASS" if ok else "FAIL", (d or "")[:100]) for a, c, ok, d in report.checks],
             )
         )
     if report.failures:

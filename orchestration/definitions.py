@@ -60,10 +60,9 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
     )
 
 
-def _from_environment() -> dg.Definitions:
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Entry point for `dagster dev` / workspace.yaml, configured by COSTLAKE_REGISTRY and COSTLAKE_HOME."""
     home = Home.resolve()
     registry = load_registry(resolve_registry_path(os.environ.get("COSTLAKE_REGISTRY"), home.root))
     return build_definitions(registry, home)
-
-
-defs = _from_environment() if os.environ.get("COSTLAKE_SKIP_DEFS") != "1" else dg.Definitions()

@@ -88,6 +88,8 @@ def run_pipeline(
             resources=resources,
             raise_on_error=False,
             tags={"costlake/trigger": "cli"},
+            # Progress lines are ours; Dagster's per-event DEBUG log would drown them.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
 
     result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))

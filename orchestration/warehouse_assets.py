@@ -1,6 +1,5 @@
 """The registry asset, the dbt models as Dagster assets, and the reconciliation checks on `costs`."""
 
-from __future__ import annotations
 
 import os
 import subprocess

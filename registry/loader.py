@@ -239,7 +239,14 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
                 message = detail["msg"].removeprefix("Value error, ")
                 problems.append(f"{file}:{_line_of(entry, loc)}: {where}.{field}: {message}")
 
+    failed_keys = {
+        str(_plain(entry.value["key"]))
+        for index, entry in enumerate(accounts_node.value)
+        if isinstance(entry.value, dict) and "key" in entry.value and index not in {i for i, _ in accounts}
+    }
     for message in Registry.cross_check(accounts):
+        if any(f"no entry has key '{key}'" in message for key in failed_keys):
+            continue  # that payer entry has its own error above; don't report the same problem twice
         index = _account_index_in(message)
         entry = accounts_node.value[index] if index is not None else root
         field = message.split(":", 1)[0].rsplit(".", 1)[-1]

@@ -163,6 +163,12 @@ class AwsAccount(_Strict):
     def _key(cls, value: str) -> str:
         return _check_key(value)
 
+    @field_validator("mpa", mode="before")
+    @classmethod
+    def _mpa(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted `mpa: no` as the boolean false; the user meant the word.
+        return "no" if value is False else value
+
     @field_validator("account_id", mode="before")
     @classmethod
     def _account_id(cls, value: object) -> str:
