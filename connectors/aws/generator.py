@@ -1058,8 +1058,12 @@ def _check_double_safe(rows: Sequence[Row]) -> None:
             value = row.get(source)
             if value is None:
                 continue
-            digits = value.normalize().as_tuple().digits
-            if len(digits) > 15 or -value.as_tuple().exponent > 10:  # type: ignore[operator]
+            exponent = value.as_tuple().exponent
+            if (
+                len(value.normalize().as_tuple().digits) > 15
+                or not isinstance(exponent, int)
+                or exponent < -10
+            ):
                 raise AssertionError(f"{source}={value} in {row['identity_line_item_id']} is not double-safe")
 
 

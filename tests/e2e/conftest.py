@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestration.cli import main
+from orchestration.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS, generate_demo_exports
+from orchestration.home import Home
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    """`costlake demo` run once for the session; tests that change things work on a copy."""
+    root = tmp_path_factory.mktemp("demo-home")
+    assert main(["demo", "--home", str(root)]) == 0
+    return Home.resolve(root)
+
+
+@pytest.fixture
+def demo_copy(demo_home: Home, tmp_path: Path) -> Home:
+    target = tmp_path / "home"
+    shutil.copytree(demo_home.root, target)
+    # The copied registry points at the original demo exports; re-point it at the copy's own.
+    registry = target / "registry.yaml"
+    registry.write_text(registry.read_text().replace(str(demo_home.root), str(target)))
+    return Home.resolve(target)
+
+
+@pytest.fixture(scope="session")
+def demo_oracle(tmp_path_factory: pytest.TempPathFactory):
+    """The generator's own expected totals for the demo (regenerated: the generator is deterministic)."""
+    return generate_demo_exports(tmp_path_factory.mktemp("oracle") / "exports")
+
+
+__all__ = ["DEMO_COST_BASIS", "DEMO_KEPT_ACCOUNTS"]
