@@ -193,6 +193,9 @@ class S3Store:
         try:
             meta = self._call(key, "head_object", Key=key)
         except ExportNotFoundError:
+            # A HEAD error has no body, so a missing bucket is a bare 404 too: ask with a call whose
+            # error says NoSuchBucket, so a wrong bucket name fails instead of reading as "not delivered".
+            self._call(key, "list_objects_v2", Prefix=key, MaxKeys=1)
             return None
         return ObjectInfo(key, meta["ContentLength"], meta["LastModified"], meta.get("ETag", "").strip('"'))
 

@@ -88,9 +88,6 @@ def bucket(s3: Any) -> str:
     return name
 
 
-UploadTree = Callable[..., list[str]]
-
-
 def upload_tree(s3: Any, root: Path, bucket: str, keys: list[str] | None = None) -> list[str]:
     """Upload every file under ``root`` (or just ``keys``, relative to root) as key = relative path."""
     if keys is None:
@@ -105,7 +102,7 @@ def upload_tree(s3: Any, root: Path, bucket: str, keys: list[str] | None = None)
 
 
 @pytest.fixture
-def upload(s3: Any) -> UploadTree:
+def upload(s3: Any) -> Callable[..., list[str]]:
     """upload(root, bucket, keys=None) -> keys uploaded, over HTTP to the moto server."""
 
     def _upload(root: Path, bucket_name: str, keys: list[str] | None = None) -> list[str]:
