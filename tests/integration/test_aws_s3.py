@@ -330,7 +330,8 @@ def test_missing_bucket_is_an_error_naming_the_bucket(
 def _moto_auth(endpoint: str, initial_no_auth_count: str) -> None:
     """moto server's own switch: enforce IAM after N more requests ('0': now, 'inf': never)."""
     request = urllib.request.Request(
-        f"{endpoint}/moto-api/reset-auth", data=initial_no_auth_count.encode(), method="POST"
+        f"{endpoint}/moto-api/reset-auth", data=initial_no_auth_count.encode(), method="POST",
+        headers={"Content-Type": "text/plain"},  # a form content type would hide the body from moto
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
