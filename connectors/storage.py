@@ -89,7 +89,14 @@ class LocalStore:
                     stat = path.stat()
                     yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
+    def _check_root(self) -> None:
+        # The folder standing for the bucket must exist, like a bucket: otherwise a wrong path in the
+        # registry would read as "no export delivered yet" instead of failing.
+        if not self.root.is_dir():
+            raise ExportNotFoundError(f"{self.root}: folder not found; check 'bucket' in the registry")
+
     def list_prefixes(self, prefix: str) -> list[str]:
+        self._check_root()
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
@@ -111,6 +118,7 @@ class LocalStore:
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         if not path.is_file():
+            self._check_root()
             return None
         stat = path.stat()
         return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))

@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -306,7 +307,7 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], 
     for source in files:
         reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
         for name, expression in projection.expressions.items():
-            if "CAST(" not in expression or expression.startswith("CAST(NULL"):
+            if "CAST(" not in expression or expression.startswith("CAST(NULL AS "):
                 continue
             probe = expression.replace("CAST(", "TRY_CAST(", 1)
             raw = next((r for r in columns if normalize_column_name(r) == name), None)
@@ -326,18 +327,28 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], 
     return None
 
 
+def _gzip_problem(source: _SourceFile) -> str | None:
+    """DuckDB reads a gzip stream that is cut short without an error (the partial last line pads out
+    with NULLs), so a half-written file would load as a smaller month: decompress it once to its end."""
+    if not source.local.name.endswith(".gz"):
+        return None
+    try:
+        with gzip.open(source.local, "rb") as stream:
+            while stream.read(8 * 1024 * 1024):
+                pass
+    except (OSError, EOFError, zlib.error) as error:
+        return (
+            f"{source.described}: gzip stream is truncated or corrupt ({error}). The export may "
+            "still be being written: re-run later. The last good data is kept."
+        )
+    return None
+
+
 def _locate_unreadable_file(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> str | None:
     for source in files:
-        if source.local.name.endswith(".gz"):
-            try:
-                with gzip.open(source.local, "rb") as stream:
-                    while stream.read(8 * 1024 * 1024):
-                        pass
-            except (OSError, EOFError) as error:
-                return (
-                    f"{source.described}: gzip stream is truncated or corrupt ({error}). The export may "
-                    "still be being written: re-run later. The last good data is kept."
-                )
+        problem = _gzip_problem(source)
+        if problem:
+            return problem
         reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
         try:
             con.execute(f"SELECT count(*) FROM {reader}").fetchone()
@@ -412,6 +423,10 @@ def _load(
             payer_key, run.billing_period, run.format, export_name, run.run_id, manifest, [], 0, 0, 0, [],
             datetime.now(UTC).isoformat(timespec="seconds"), str(bronze_path), ["manifest lists no data files"],
         )
+    for source in files:
+        problem = _gzip_problem(source)
+        if problem:
+            raise ExportFormatError(problem)
     _check_required(con, files)
     kind = files[0].kind
     paths = [f.local for f in files]

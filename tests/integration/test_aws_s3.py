@@ -28,7 +28,6 @@ from connectors.errors import ExportAccessError, ExportError, ExportNotFoundErro
 from connectors.storage import S3Store
 from registry.model import AwsAccount
 
-
 pytestmark = pytest.mark.integration
 
 PERIOD = "2026-09"

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -71,7 +72,7 @@ class Setup:
         if edit is not None:
             edit(manifest)
         self.manifest.write_text(json.dumps(manifest))
-        return manifest["assemblyId"]
+        return str(manifest.get("assemblyId"))
 
     def fails_keeping_last_good(self, error: type[ExportError]) -> str:
         """Ingest must raise ``error``; bronze and record stay as they were; no temp files are left."""
@@ -79,10 +80,9 @@ class Setup:
         with pytest.raises(error) as raised:
             self.ingest()
         assert self.snapshot() == before, "the last good bronze file or its record was changed"
-        assert sorted(p.name for p in self.bronze.parent.iterdir()) == [
-            self.bronze.name,
-            record_path_for(self.bronze).name,
-        ]
+        assert sorted(p.name for p in self.bronze.parent.iterdir()) == sorted(
+            [self.bronze.name, record_path_for(self.bronze).name]
+        )
         return str(raised.value)
 
 
@@ -159,6 +159,20 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     assert setup.data_file.name in message
     assert "truncated" in message
     assert "re-run" in message.lower() and "last good data is kept" in message
+
+
+def test_gzip_cut_at_a_line_boundary_is_not_a_smaller_month(tmp_path: Path) -> None:
+    """A stream still being written ends after a flush, on a whole line: every row read looks valid."""
+    setup = setup_month(tmp_path)
+    text = gzip.decompress(setup.data_file.read_bytes()).decode("utf-8")
+    lines = text.splitlines(keepends=True)
+    writer = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip container
+    partial = writer.compress("".join(lines[: len(lines) // 2]).encode()) + writer.flush(zlib.Z_SYNC_FLUSH)
+    setup.data_file.write_bytes(partial)
+    setup.new_run()
+
+    message = setup.fails_keeping_last_good(ExportFormatError)
+    assert setup.data_file.name in message and "truncated" in message
 
 
 def test_required_column_missing(tmp_path: Path) -> None:
@@ -259,12 +273,17 @@ def bronze_schema() -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in query(f"DESCRIBE {empty_bronze_select()}")]
 
 
+def describe_file(path: Path) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in query(f"DESCRIBE SELECT * FROM read_parquet('{path}')")]
+
+
 def test_header_only_export_is_zero_cost_not_an_error(tmp_path: Path) -> None:
     setup = setup_month(tmp_path)
     header = read_csv_gz(setup.data_file)[0]
     write_csv_gz(setup.data_file, [header])
     run_id = setup.new_run()
 
+    good_schema = describe_file(setup.bronze)
     result = setup.ingest()
     assert result.status == "loaded" and result.record is not None
     record = result.record
@@ -273,7 +292,9 @@ def test_header_only_export_is_zero_cost_not_an_error(tmp_path: Path) -> None:
     assert record.total("blended") in ({}, {"USD": Decimal(0)})
     assert all(t.rows == 0 and t.unblended == 0 and t.blended == 0 for t in record.totals)
     assert query(f"SELECT count(*) FROM read_parquet('{setup.bronze}')") == [(0,)]
-    assert [(r[0], r[1]) for r in query(f"DESCRIBE SELECT * FROM read_parquet('{setup.bronze}')")] == bronze_schema()
+    # Same columns and types as the month's last (non-empty) bronze file.
+    assert describe_file(setup.bronze) == good_schema
+    assert [name for name, _ in good_schema] == [name for name, _ in bronze_schema()]
 
 
 def test_manifest_with_no_data_files_is_zero_cost(tmp_path: Path) -> None:
@@ -284,7 +305,7 @@ def test_manifest_with_no_data_files_is_zero_cost(tmp_path: Path) -> None:
     assert result.status == "loaded" and result.record is not None
     assert (result.record.rows, result.record.totals) == (0, [])
     assert query(f"SELECT count(*) FROM read_parquet('{setup.bronze}')") == [(0,)]
-    assert [(r[0], r[1]) for r in query(f"DESCRIBE SELECT * FROM read_parquet('{setup.bronze}')")] == bronze_schema()
+    assert describe_file(setup.bronze) == bronze_schema()
 
 
 def test_ragged_rows_are_counted_and_their_costs_kept(tmp_path: Path) -> None:
