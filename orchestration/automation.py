@@ -8,11 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from connectors.aws.source import AwsPayerSource
-from connectors.errors import ExportError
-from orchestration.aws import aws_asset_key, month_partition_key
+from orchestration.catalog import PROVIDERS
+from orchestration.sources import month_partition_key, scan_exports
 from orchestration.warehouse_assets import REGISTRY_ASSET
-from registry import Registry, RegistryError, load_registry
+from registry import RegistryError, load_registry
 
 
 def recent_months(today: date, count: int) -> list[str]:
@@ -25,61 +24,23 @@ def recent_months(today: date, count: int) -> list[str]:
     return sorted(months)
 
 
-def export_run_key(source_key: str, billing_period: str, export_name: str, run_id: str) -> str:
-    """One rewrite (new assembly/execution id) -> exactly one run, however often the sensor ticks."""
-    return f"{source_key}:{billing_period}:{export_name}:{run_id}"
-
-
-def scan_aws_exports(
-    registry: Registry, cursor: dict[str, str], months: list[str]
-) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
-    """Compare each payer's current manifests with the cursor; a changed run id requests one run."""
-    requests: list[dg.RunRequest] = []
-    new_cursor = dict(cursor)
-    problems: list[str] = []
-    for payer in registry.aws_payers:
-        source = AwsPayerSource(payer)
-        for month in months:
-            try:
-                found = source.current_run(month)
-            except ExportError as error:
-                problems.append(f"{payer.key} {month}: {error}")
-                continue
-            if found is None:
-                continue
-            export, run = found
-            slot = f"{payer.key}|{month}"
-            if new_cursor.get(slot) == run.run_id:
-                continue
-            new_cursor[slot] = run.run_id
-            requests.append(
-                dg.RunRequest(
-                    run_key=export_run_key(payer.key, month, export.name, run.run_id),
-                    asset_selection=[aws_asset_key(payer.key)],
-                    partition_key=month_partition_key(month),
-                    tags={"costlake/source": payer.key, "costlake/run_id": run.run_id, "costlake/trigger": "export"},
-                )
-            )
-    return requests, new_cursor, problems
-
-
 def build_export_sensor(registry_path: str, lookback_months: int = 2) -> dg.SensorDefinition:
     @dg.sensor(
-        name="aws_export_sensor",
+        name="export_sensor",
         minimum_interval_seconds=15 * 60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Reads each AWS payer's manifest for the open and the last closed month; a new "
-        "assemblyId/executionId (a rewrite) requests one run of that payer's month.",
-        asset_selection=dg.AssetSelection.groups("aws"),
+        description="Looks at every source's current export run for the open and the last closed month "
+        "(AWS: manifest assemblyId/executionId); a new run id (a rewrite) requests one run of that month.",
+        asset_selection=dg.AssetSelection.groups(*PROVIDERS),
     )
-    def aws_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         try:
             registry = load_registry(registry_path)
         except RegistryError as error:
             return dg.SensorResult(skip_reason=f"registry invalid, nothing scanned:\n{error}")
         cursor = json.loads(context.cursor) if context.cursor else {}
         months = recent_months(datetime.now().date(), lookback_months)
-        requests, new_cursor, problems = scan_aws_exports(registry, cursor, months)
+        requests, new_cursor, problems = scan_exports(PROVIDERS, registry, cursor, months)
         for problem in problems:
             context.log.warning(problem)
         return dg.SensorResult(
@@ -88,7 +49,7 @@ def build_export_sensor(registry_path: str, lookback_months: int = 2) -> dg.Sens
             skip_reason=None if requests else "no new export runs",
         )
 
-    return aws_export_sensor
+    return export_sensor
 
 
 def registry_digest(path: str) -> str:

@@ -12,9 +12,10 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.automation import build_daily_schedule, build_export_sensor, build_registry_sensor
-from orchestration.aws import build_aws_payer_asset, monthly_partitions
+from orchestration.catalog import PROVIDERS
 from orchestration.home import Home
 from orchestration.resources import CostlakeResource
+from orchestration.sources import build_source_asset, monthly_partitions
 from orchestration.warehouse_assets import (
     DBT_PROJECT_DIR,
     build_dbt_assets,
@@ -28,11 +29,15 @@ from registry import Registry, load_registry, resolve_registry_path
 def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
     home.ensure().export_env()
     partitions = monthly_partitions(registry)
-    source_assets = [build_aws_payer_asset(payer, partitions) for payer in registry.aws_payers]
+    source_assets = [
+        build_source_asset(PROVIDERS[account.provider], account, partitions)
+        for account in registry.billing_sources
+        if account.provider in PROVIDERS
+    ]
     dbt_assets_def = build_dbt_assets(registry)
     ingest_job = dg.define_asset_job(
         "ingest_sources",
-        selection=dg.AssetSelection.groups("aws"),
+        selection=dg.AssetSelection.groups(*PROVIDERS),
         partitions_def=partitions,
         description="Load one billing month of every registered source into bronze.",
     )

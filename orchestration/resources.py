@@ -6,7 +6,6 @@ from functools import cached_property
 
 import dagster as dg
 
-from connectors.aws.source import AwsPayerSource
 from orchestration.home import Home
 from registry import Registry, load_registry
 
@@ -24,6 +23,3 @@ class CostlakeResource(dg.ConfigurableResource):
     def registry(self) -> Registry:
         # Re-read on every use: a registry edit must take effect on the next run without a restart.
         return load_registry(self.registry_path)
-
-    def aws_source(self, key: str) -> AwsPayerSource:
-        return AwsPayerSource(self.registry().get(key))

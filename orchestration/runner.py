@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from connectors.aws.source import AwsPayerSource
 from connectors.errors import ExportError
-from orchestration.aws import aws_asset_key, month_partition_key
+from connectors.records import BillingSource
+from orchestration.catalog import PROVIDERS
 from orchestration.definitions import build_definitions
 from orchestration.home import Home
+from orchestration.sources import month_partition_key
 from orchestration.warehouse_assets import REGISTRY_ASSET
 from registry import Registry
 
@@ -59,7 +60,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "; ".join(messages) or "run failed"
 
 
-def months_to_load(source: AwsPayerSource, requested: list[str] | None, first_month: str) -> list[str]:
+def months_to_load(source: BillingSource, requested: list[str] | None, first_month: str) -> list[str]:
     available = [m for m in source.billing_periods() if m >= first_month]
     if requested is None:
         return available
@@ -97,39 +98,41 @@ def run_pipeline(
         report.failures.append(f"registry: {_failure_message(result)}")
         return report
 
-    for payer in registry.aws_payers:
-        source = AwsPayerSource(payer)
-        try:
-            payer_months = months_to_load(source, months, registry.first_month)
-        except ExportError as error:
-            report.failures.append(f"{payer.key}: {error}")
-            progress(f"  {payer.key}: cannot list exports: {error}")
+    for account in registry.billing_sources:
+        provider = PROVIDERS.get(account.provider)
+        if provider is None:
             continue
-        if not payer_months:
-            progress(f"  {payer.key}: no export months found")
-        for index, month in enumerate(payer_months, 1):
-            progress(f"[{payer.key} {index}/{len(payer_months)}] {month} ...")
-            result = materialize(dg.AssetSelection.assets(aws_asset_key(payer.key)), month_partition_key(month))
+        try:
+            source_months = months_to_load(provider.source(account), months, registry.first_month)
+        except ExportError as error:
+            report.failures.append(f"{account.key}: {error}")
+            progress(f"  {account.key}: cannot list exports: {error}")
+            continue
+        if not source_months:
+            progress(f"  {account.key}: no export months found")
+        for index, month in enumerate(source_months, 1):
+            progress(f"[{provider.label} {account.key} {index}/{len(source_months)}] {month} ...")
+            result = materialize(dg.AssetSelection.assets(provider.asset_key(account.key)), month_partition_key(month))
             _collect_checks(result, report)
             if not result.success:
                 message = _failure_message(result)
-                report.failures.append(f"{payer.key} {month}: {message}")
+                report.failures.append(f"{account.key} {month}: {message}")
                 progress(f"  FAILED: {message}")
                 continue
             materializations = result.asset_materializations_for_node(result.all_node_events[0].node_name) if result.all_node_events else []
             if not materializations:
-                report.loaded.append((payer.key, month, "no export", 0))
+                report.loaded.append((account.key, month, "no export", 0))
                 progress("  no export for this month")
                 continue
             metadata = materializations[-1].metadata
             status = str(metadata["status"].value)
             rows = int(metadata["dagster/row_count"].value)  # type: ignore[arg-type]
-            report.loaded.append((payer.key, month, status, rows))
+            report.loaded.append((account.key, month, status, rows))
             progress(f"  {status}: {rows} rows, run {metadata['run_id'].value}")
 
     progress("[dbt] building staging -> intermediate -> costs ...")
     warehouse_selection = (
-        dg.AssetSelection.all() - dg.AssetSelection.groups("aws") - dg.AssetSelection.assets(REGISTRY_ASSET)
+        dg.AssetSelection.all() - dg.AssetSelection.groups(*PROVIDERS) - dg.AssetSelection.assets(REGISTRY_ASSET)
     )
     result = materialize(warehouse_selection)
     _collect_checks(result, report)

@@ -5,23 +5,22 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-
-from connectors.aws.reader import read_record
-from orchestration.aws import asset_name, aws_asset_key
-from orchestration.resources import CostlakeResource
-from orchestration.warehouse import (
-    costs_by_account,
-    dropped_by_account,
-    ensure_bronze_stubs,
-    read_warehouse,
-    write_registry_tables,
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
 )
+
+from orchestration.catalog import PROVIDERS
+from orchestration.resources import CostlakeResource
+from orchestration.sources import reconcile, reconciliation_check_name
+from orchestration.warehouse import ensure_bronze_stubs, write_registry_tables
 from registry import Registry
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -29,9 +28,6 @@ REGISTRY_ASSET = dg.AssetKey(["registry", "accounts"])
 COSTS_ASSET = dg.AssetKey(["costs"])
 # One writer at a time on the DuckDB warehouse file: runs that write it share this pool (limit 1).
 WAREHOUSE_POOL = "duckdb_warehouse"
-# Reconciliation tolerance. Line items are never rounded; this only absorbs the 1e-18 representation of
-# Parquet doubles summed over millions of rows.
-TOLERANCE = Decimal("0.000001")
 
 
 def dbt_executable() -> str:
@@ -92,7 +88,11 @@ class CostlakeDbtTranslator(DagsterDbtTranslator):
 
     def __init__(self, registry: Registry):
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-        self.bronze_keys = {"aws_cur_line_items": [aws_asset_key(p.key) for p in registry.aws_payers]}
+        self.bronze_keys: dict[str, list[dg.AssetKey]] = {}
+        for provider in PROVIDERS.values():
+            keys = [provider.asset_key(a.key) for a in registry.sources_of(provider.name)]
+            for table in provider.bronze_tables:
+                self.bronze_keys[table] = keys
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -145,82 +145,28 @@ def build_dbt_assets(registry: Registry) -> dg.AssetsDefinition:
     return costlake_dbt
 
 
-def reconciliation_check_name(source_key: str) -> str:
-    return f"reconciles_with_export__{asset_name(source_key)}"
-
-
 def build_reconciliation_checks(registry: Registry) -> list[dg.AssetChecksDefinition]:
-    checks = []
-    for payer in registry.aws_payers:
-        checks.append(_aws_reconciliation_check(payer.key))
-    return checks
+    return [
+        _reconciliation_check(account.provider, account.key)
+        for account in registry.billing_sources
+        if account.provider in PROVIDERS
+    ]
 
 
-def reconcile_aws_payer(costlake: CostlakeResource, payer_key: str) -> tuple[bool, dict[str, Any], str]:
-    """Compare `costs` (and `dropped_costs`) with the export's own totals for every loaded month.
+def _reconciliation_check(provider_name: str, source_key: str) -> dg.AssetChecksDefinition:
+    provider = PROVIDERS[provider_name]
 
-    For each (month, kept usage account, currency): sum(BilledCost) == the export's blended or unblended
-    total exactly (|diff| <= 0.000001). And kept + unconnected == everything the export billed."""
-    registry = costlake.registry()
-    payer = registry.get(payer_key)
-    kept = {a.account_id for a in registry.kept_usage_accounts(payer_key)}
-    folder = costlake.paths.bronze / "aws" / payer_key
-    months = sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
-    mismatches: list[dict[str, str]] = []
-    checked = 0
-    dropped_total: dict[str, Decimal] = {}
-    kept_total: dict[str, Decimal] = {}
-    with read_warehouse(costlake.paths) as con:
-        for month in months:
-            record = read_record(folder / f"{month}.parquet")
-            if record is None:
-                mismatches.append({"month": month, "account": "*", "currency": "*", "expected": "load record missing", "actual": ""})
-                continue
-            actual = costs_by_account(con, payer_key, month)
-            dropped = {(a, c): cost for a, c, reason, _, cost in dropped_by_account(con, payer_key, month) if reason == "unconnected_linked_account"}
-            for total in record.totals:
-                key = (total.usage_account_id, total.currency)
-                expected = getattr(total, payer.cost_basis)
-                where = actual if total.usage_account_id in kept else dropped
-                got = where.pop(key, Decimal(0))
-                checked += 1
-                bucket = kept_total if total.usage_account_id in kept else dropped_total
-                bucket[total.currency] = bucket.get(total.currency, Decimal(0)) + got
-                if abs(got - expected) > TOLERANCE:
-                    mismatches.append({"month": month, "account": total.usage_account_id, "currency": total.currency,
-                                       "expected": str(expected), "actual": str(got),
-                                       "in": "costs" if total.usage_account_id in kept else "dropped_costs"})
-            for (account, currency), got in {**actual, **dropped}.items():
-                mismatches.append({"month": month, "account": account, "currency": currency, "expected": "0 (not in export)", "actual": str(got)})
-    metadata = {
-        "months_checked": ", ".join(months) or "none",
-        "account_months_checked": checked,
-        "cost_basis": payer.cost_basis,
-        "kept_billed_total": dg.MetadataValue.json({c: str(v) for c, v in kept_total.items()}),
-        "unconnected_dropped_total": dg.MetadataValue.json({c: str(v) for c, v in dropped_total.items()}),
-        "mismatches": dg.MetadataValue.json(mismatches[:50]),
-    }
-    summary = (
-        f"{checked} (month, account, currency) totals equal the export's {payer.cost_basis} totals"
-        if not mismatches
-        else f"{len(mismatches)} mismatch(es), first: {mismatches[0]}"
-    )
-    return not mismatches, metadata, summary
-
-
-def _aws_reconciliation_check(payer_key: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=COSTS_ASSET,
-        name=reconciliation_check_name(payer_key),
+        name=reconciliation_check_name(source_key),
         blocking=True,
-        description=f"BilledCost in costs for {payer_key}'s kept accounts equals the export's own total, "
-        "per month, account and currency (DECIMAL, |diff| <= 0.000001); unconnected accounts appear in "
-        "dropped_costs with exactly their export total.",
-        additional_deps=[aws_asset_key(payer_key), dg.AssetKey(["dropped_costs"])],
+        description=f"{provider.label} source {source_key}: for every loaded month, sub account and currency, "
+        "costs (and dropped_costs) equal the export's own totals (DECIMAL, |diff| <= 0.000001).",
+        additional_deps=[provider.asset_key(source_key), dg.AssetKey(["dropped_costs"])],
         pool=WAREHOUSE_POOL,
     )
     def _check(costlake: CostlakeResource) -> dg.AssetCheckResult:
-        passed, metadata, summary = reconcile_aws_payer(costlake, payer_key)
+        passed, metadata, summary = reconcile(provider, costlake.paths, costlake.registry(), source_key)
         return dg.AssetCheckResult(passed=passed, metadata=metadata, description=summary)
 
     return _check

@@ -165,12 +165,11 @@ def _find_inline_secrets(located: _Located, file: str, path: str, problems: list
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _find_inline_secrets(item, file, f"{path}[{index}]", problems)
-    elif isinstance(value, str):
-        if any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS):
-            problems.append(
-                f"{file}:{located.line}: {path}: this value looks like a credential; secrets must not "
-                "be written in the registry: reference an environment variable, profile or key file"
-            )
+    elif isinstance(value, str) and any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS):
+        problems.append(
+            f"{file}:{located.line}: {path}: this value looks like a credential; secrets must not "
+            "be written in the registry: reference an environment variable, profile or key file"
+        )
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -192,16 +191,16 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
     try:
         text = file_path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RegistryError([f"{file}: registry file not found; pass --registry PATH or set COSTLAKE_REGISTRY"])
+        raise RegistryError([f"{file}: registry file not found; pass --registry PATH or set COSTLAKE_REGISTRY"]) from None
     except OSError as error:
-        raise RegistryError([f"{file}: cannot read the registry file: {error.strerror}"])
+        raise RegistryError([f"{file}: cannot read the registry file: {error.strerror}"]) from None
     try:
         root_node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark is not None else file
         problem = getattr(error, "problem", None) or str(error)
-        raise RegistryError([f"{where}: malformed YAML: {problem}; fix the indentation/quoting there"])
+        raise RegistryError([f"{where}: malformed YAML: {problem}; fix the indentation/quoting there"]) from None
     if root_node is None:
         raise RegistryError([f"{file}:1: the registry is empty; it needs a top-level 'accounts:' list"])
 

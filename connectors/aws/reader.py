@@ -9,14 +9,12 @@ currency) from the raw files, which the reconciliation checks compare the wareho
 from __future__ import annotations
 
 import gzip
-import json
-import os
 import shutil
 import uuid
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,68 +35,11 @@ from connectors.aws.columns import (
 )
 from connectors.aws.manifest import ExportRun
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
+from connectors.records import ControlTotal, LoadRecord, publish, read_record, record_path_for
 from connectors.storage import ObjectStore
 
 # A cell value no export contains: lets us tell a padded-out ragged cell (NULL) from an empty one ('').
 _NULL_MARKER = "\u0001costlake-null\u0001"
-
-
-@dataclass(frozen=True)
-class AccountTotal:
-    """The export's own total for one usage account and currency (split-allocation rows excluded)."""
-
-    usage_account_id: str
-    currency: str
-    rows: int
-    unblended: Decimal
-    blended: Decimal
-    split_rows: int = 0
-
-
-@dataclass(frozen=True)
-class LoadRecord:
-    """What one load wrote: kept beside the bronze file as JSON, read by checks and the UI metadata."""
-
-    payer_key: str
-    billing_period: str
-    format: str
-    export_name: str
-    run_id: str
-    manifest: str
-    source_files: list[str]
-    rows: int
-    ragged_rows: int
-    split_rows: int
-    totals: list[AccountTotal]
-    loaded_at: str
-    bronze_file: str
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        for total in data["totals"]:
-            total["unblended"] = str(total["unblended"])
-            total["blended"] = str(total["blended"])
-        return json.dumps(data, indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> LoadRecord:
-        data = json.loads(text)
-        data["totals"] = [
-            AccountTotal(
-                **{**t, "unblended": Decimal(t["unblended"]), "blended": Decimal(t["blended"])}
-            )
-            for t in data["totals"]
-        ]
-        return cls(**data)
-
-    def total(self, basis: str, accounts: set[str] | None = None) -> dict[str, Decimal]:
-        """Sum per currency of 'unblended' or 'blended', optionally for some usage accounts only."""
-        sums: dict[str, Decimal] = {}
-        for t in self.totals:
-            if accounts is None or t.usage_account_id in accounts:
-                sums[t.currency] = sums.get(t.currency, Decimal(0)) + getattr(t, basis)
-        return sums
 
 
 @dataclass(frozen=True)
@@ -248,7 +189,7 @@ def _tags_expr(columns: dict[str, str]) -> str:
     assert normalize_tag_key("user_x") == "user:x"  # keep the SQL regexp and the Python rule in step
     return (
         f"CASE WHEN len(list_filter({combined}, e -> e.v IS NOT NULL AND e.v <> '')) = 0 THEN NULL "
-        f"ELSE to_json(map_from_entries(list_filter({combined}, e -> e.v IS NOT NULL AND e.v <> ''))) END"
+        f"ELSE CAST(to_json(map_from_entries(list_filter({combined}, e -> e.v IS NOT NULL AND e.v <> ''))) AS VARCHAR) END"
     )
 
 
@@ -378,13 +319,7 @@ def load_run(
     con = connect(memory_limit, threads, scratch / "duckdb-tmp")
     try:
         record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze)
-        # The parquet file and its record are each replaced atomically, record last; a reader that finds
-        # a record whose run_id differs from the file's x_source_run_id knows a load was interrupted.
-        record_path = record_path_for(bronze_path)
-        temp_record = record_path.with_name(f".tmp-{uuid.uuid4().hex}-{record_path.name}")
-        temp_record.write_text(record.to_json(), encoding="utf-8")
-        os.replace(temp_bronze, bronze_path)
-        os.replace(temp_record, record_path)
+        publish(temp_bronze, bronze_path, record)
         return record
     finally:
         con.close()
@@ -392,17 +327,6 @@ def load_run(
             leftover.unlink(missing_ok=True)
         shutil.rmtree(scratch / "download", ignore_errors=True)
         shutil.rmtree(scratch / "unzip", ignore_errors=True)
-
-
-def record_path_for(bronze_path: Path) -> Path:
-    return bronze_path.with_suffix(".load.json")
-
-
-def read_record(bronze_path: Path) -> LoadRecord | None:
-    path = record_path_for(bronze_path)
-    if not path.exists() or not bronze_path.exists():
-        return None
-    return LoadRecord.from_json(path.read_text(encoding="utf-8"))
 
 
 def _load(
@@ -419,10 +343,8 @@ def _load(
     if not files:
         # A manifest with no data files is an empty export: zero cost, not an error.
         _write_empty(con, temp_bronze)
-        return LoadRecord(
-            payer_key, run.billing_period, run.format, export_name, run.run_id, manifest, [], 0, 0, 0, [],
-            datetime.now(UTC).isoformat(timespec="seconds"), str(bronze_path), ["manifest lists no data files"],
-        )
+        return _record(payer_key, run, export_name, manifest, [], 0, [], bronze_path, {"ragged_rows": 0, "split_rows": 0},
+                       ["manifest lists no data files: an empty export (zero cost)"])
     for source in files:
         problem = _gzip_problem(source)
         if problem:
@@ -482,36 +404,49 @@ def _load(
         where = _locate_unreadable_file(con, files)
         raise ExportFormatError(where or _read_failure(manifest, error)) from None
     totals = [
-        AccountTotal(str(a), str(c), int(r), Decimal(u).normalize() if u else Decimal(0), Decimal(b).normalize() if b else Decimal(0), int(s))
+        ControlTotal(
+            sub_account_id=str(a), currency=str(c), rows=int(r),
+            amounts={"unblended": Decimal(u or 0).normalize(), "blended": Decimal(b or 0).normalize()},
+            excluded_rows=int(s),
+        )
         for a, c, r, u, b, s in totals_rows
     ]
     for total in totals:
-        if total.usage_account_id in ("None", "") or total.currency in ("None", ""):
+        if total.sub_account_id in ("None", "") or total.currency in ("None", ""):
             raise ExportFormatError(
                 f"{manifest}: {total.rows} row(s) have no usage account id or currency code; "
                 "every AWS line item carries both — the file is damaged"
             )
-    split_rows = sum(t.split_rows for t in totals)
+    split_rows = sum(t.excluded_rows for t in totals)
     read_rows = sum(t.rows for t in totals) + split_rows
     if bronze_rows is None or bronze_rows[0] != read_rows:
         raise ExportError(f"{manifest}: bronze has {bronze_rows} rows but the export has {read_rows}; not replacing")
     notes = []
     if ragged:
         notes.append(f"{ragged} row(s) had fewer fields than the header; missing trailing fields read as empty")
+    return _record(payer_key, run, export_name, manifest, [f.described for f in files], read_rows, totals,
+                   bronze_path, {"ragged_rows": ragged, "split_rows": split_rows}, notes)
+
+
+def _record(
+    payer_key: str, run: ExportRun, export_name: str, manifest: str, source_files: list[str], rows: int,
+    totals: list[ControlTotal], bronze_path: Path, counters: dict[str, int], notes: list[str],
+) -> LoadRecord:
     return LoadRecord(
-        payer_key=payer_key,
+        source_key=payer_key,
+        provider="aws",
+        dataset="cur",
         billing_period=run.billing_period,
         format=run.format,
         export_name=export_name,
         run_id=run.run_id,
         manifest=manifest,
-        source_files=[f.described for f in files],
-        rows=read_rows,
-        ragged_rows=ragged,
-        split_rows=split_rows,
+        source_files=source_files,
+        rows=rows,
         totals=totals,
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         bronze_file=str(bronze_path),
+        counters=counters,
         notes=notes,
     )
 
@@ -540,4 +475,4 @@ def empty_bronze_select() -> str:
     return "SELECT " + ", ".join(parts) + " WHERE false"
 
 
-__all__ = ["MONEY", "AccountTotal", "LoadRecord", "empty_bronze_select", "load_run", "read_record"]
+__all__ = ["MONEY", "LoadRecord", "empty_bronze_select", "load_run", "read_record", "record_path_for"]

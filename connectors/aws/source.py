@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from connectors.aws.manifest import ExportRun, list_billing_periods, read_run
-from connectors.aws.reader import LoadRecord, load_run, read_record
+from connectors.aws.reader import load_run
 from connectors.errors import ExportAccessError
+from connectors.records import IngestOutcome, LoadRecord, read_record
 from connectors.storage import LocalStore, ObjectStore, S3Store
 from registry.model import AwsAccount, AwsCredentials, AwsExport
 
@@ -65,12 +65,13 @@ def store_for(export: AwsExport, credentials: AwsCredentials | None) -> ObjectSt
 
 
 @dataclass(frozen=True)
-class IngestResult:
-    status: Literal["loaded", "unchanged", "no_export"]
-    billing_period: str
-    record: LoadRecord | None
-    run: ExportRun | None
-    export_name: str | None = None
+class AwsIngestOutcome(IngestOutcome):
+    run: ExportRun | None = None
+
+    @property
+    def record(self) -> LoadRecord | None:
+        """AWS writes one bronze file (one record) per payer and month."""
+        return self.records[0] if self.records else None
 
 
 def bronze_path(bronze_root: Path, payer_key: str, billing_period: str) -> Path:
@@ -104,7 +105,12 @@ class AwsPayerSource:
                     months.add(month)
         return sorted(months)
 
-    def current_run(self, billing_period: str) -> tuple[AwsExport, ExportRun] | None:
+    def current_run(self, billing_period: str) -> tuple[str, str] | None:
+        """(export name, assemblyId/executionId) of the run that holds ``billing_period``."""
+        found = self.current_export_run(billing_period)
+        return (found[0].name, found[1].run_id) if found else None
+
+    def current_export_run(self, billing_period: str) -> tuple[AwsExport, ExportRun] | None:
         """The run that holds ``billing_period``, by the migration rule in the module docstring."""
         for export in self._newest_first():
             if not export.covers(billing_period):
@@ -117,18 +123,23 @@ class AwsPayerSource:
     def ingest(
         self, billing_period: str, bronze_root: Path, scratch: Path, *, force: bool = False,
         memory_limit: str = "2GB", threads: int = 2,
-    ) -> IngestResult:
-        found = self.current_run(billing_period)
+    ) -> AwsIngestOutcome:
+        found = self.current_export_run(billing_period)
         if found is None:
-            return IngestResult("no_export", billing_period, None, None)
+            return AwsIngestOutcome("no_export", billing_period, [])
         export, run = found
         target = bronze_path(bronze_root, self.payer.key, billing_period)
         previous = read_record(target)
         if not force and previous is not None and previous.run_id == run.run_id and previous.export_name == export.name:
             # Same assembly/execution as last time: AWS did not rewrite the month, nothing to do.
-            return IngestResult("unchanged", billing_period, previous, run, export.name)
+            return AwsIngestOutcome("unchanged", billing_period, [previous], run.run_id, export.name, run)
         record = load_run(
             self.store(export), run, payer_key=self.payer.key, export_name=export.name, bronze_path=target,
             scratch=scratch / self.payer.key / billing_period, memory_limit=memory_limit, threads=threads,
         )
-        return IngestResult("loaded", billing_period, record, run, export.name)
+        return AwsIngestOutcome("loaded", billing_period, [record], run.run_id, export.name, run)
+
+    def records(self, bronze_root: Path) -> list[LoadRecord]:
+        folder = bronze_root / "aws" / self.payer.key
+        found = (read_record(path) for path in sorted(folder.glob("*.parquet"))) if folder.exists() else iter(())
+        return [record for record in found if record is not None]

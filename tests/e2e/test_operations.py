@@ -42,7 +42,7 @@ def test_definitions_show_per_source_partitions_checks_and_sensors(demo_home: Ho
     assert bronze.partitions_def is not None and "2026-10-01" in bronze.partitions_def.get_partition_keys()
     check_names = {key.name for key in repo.asset_graph.asset_check_keys}
     assert {"bronze_matches_export", "reconciles_with_export__acme_payer", "reconciles_with_export__globex_payer"} <= check_names
-    assert {s.name for s in repo.sensor_defs} >= {"aws_export_sensor", "registry_sensor"}
+    assert {s.name for s in repo.sensor_defs} >= {"export_sensor", "registry_sensor"}
     assert [s.name for s in repo.schedule_defs] == ["daily_refresh"]
     # lineage: costs depends (through dbt staging) on every payer's bronze asset
     staging = repo.asset_graph.get(dg.AssetKey(["staging", "stg_aws__cur_line_items"]))
@@ -122,7 +122,8 @@ def test_reconciliation_failure_makes_run_exit_non_zero(demo_copy: Home, capsys:
     # Tamper with the export's control total: the warehouse no longer matches what the export says.
     record_path = demo_copy.bronze / "aws" / "globex-payer" / "2026-10.load.json"
     record = json.loads(record_path.read_text())
-    record["totals"][0]["blended"] = str(Decimal(record["totals"][0]["blended"]) + Decimal("0.01"))
+    amounts = record["totals"][0]["amounts"]
+    amounts["blended"] = str(Decimal(amounts["blended"]) + Decimal("0.01"))
     record_path.write_text(json.dumps(record))
     code = main(["run", "--home", str(demo_copy.root), "--months", "2026-10"])
     output = capsys.readouterr().out
@@ -158,3 +159,24 @@ def test_cli_registry_commands(demo_home: Home, capsys: pytest.CaptureFixture[st
     bad.write_text("accounts:\n  - key: x\n    provider: aws\n    account_id: '1'\n    role: linked\n    payer: y\n")
     assert main(["registry", "validate", "--registry", str(bad)]) == 2
     assert f"{bad}:4: accounts[0].account_id" in capsys.readouterr().err
+
+
+def test_workspace_loads_in_dagster(demo_home: Home) -> None:
+    """What `dagster dev -w workspace.yaml` loads, validated by Dagster's own CLI."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "COSTLAKE_HOME": str(demo_home.root),
+        "COSTLAKE_REGISTRY": str(demo_home.root / "registry.yaml"),
+        "DAGSTER_HOME": str(demo_home.dagster_home),
+    }
+    dagster = Path(sys.executable).parent / "dagster"
+    completed = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Validation successful for code location costlake" in completed.stdout + completed.stderr

@@ -22,9 +22,9 @@ import duckdb
 import pytest
 
 from connectors.aws.generator import GeneratedMonth, PayerSpec, default_spec, write_payer_month
-from connectors.aws.reader import LoadRecord, record_path_for
-from connectors.aws.source import AwsPayerSource, IngestResult, bronze_path
+from connectors.aws.source import AwsIngestOutcome, AwsPayerSource, bronze_path
 from connectors.errors import ExportAccessError, ExportError, ExportNotFoundError
+from connectors.records import LoadRecord, record_path_for
 from connectors.storage import S3Store
 from registry.model import AwsAccount
 
@@ -84,26 +84,26 @@ def spec_for(fmt: str, bucket: str, compression: str | None = None) -> PayerSpec
     return replace(spec, compression=compression) if compression else spec
 
 
-def ingest(source: AwsPayerSource, tmp_path: Path, period: str = PERIOD) -> IngestResult:
+def ingest(source: AwsPayerSource, tmp_path: Path, period: str = PERIOD) -> AwsIngestOutcome:
     return source.ingest(period, tmp_path / "bronze", tmp_path / "scratch", threads=2, memory_limit="512MB")
 
 
 def assert_matches_oracle(record: LoadRecord, month: GeneratedMonth, *, exact: bool) -> None:
-    got = {t.usage_account_id: t for t in record.totals}
+    got = {t.sub_account_id: t for t in record.totals}
     assert sorted(got) == sorted(month.totals), "usage accounts differ from the generator's"
     for account_id, want in month.totals.items():
         total = got[account_id]
         assert total.currency == month.currency
         assert total.rows == want.rows, account_id
-        assert total.split_rows == want.split_rows, account_id
+        assert total.excluded_rows == want.split_rows, account_id
         for basis in ("unblended", "blended"):
-            value, expected = getattr(total, basis), getattr(want, basis)
+            value, expected = total.amounts[basis], getattr(want, basis)
             if exact:
                 assert value == expected, f"{account_id} {basis}: {value} != {expected}"
             else:
                 assert abs(value - expected) <= PARQUET_TOLERANCE, f"{account_id} {basis}: {value} vs {expected}"
     assert record.rows == sum(t.rows + t.split_rows for t in month.totals.values())
-    assert record.split_rows == sum(t.split_rows for t in month.totals.values())
+    assert record.counters["split_rows"] == sum(t.split_rows for t in month.totals.values())
     assert record.run_id == month.run_id
 
 
@@ -154,7 +154,7 @@ def test_month_over_s3_matches_generator_oracle(
     assert record.format == fmt and record.export_name == spec.name and record.billing_period == PERIOD
     assert record.source_files == [f"s3://{bucket}/{key}" for key in month.data_keys]
     assert record.manifest == f"s3://{bucket}/{month.manifest_key}"
-    assert record.ragged_rows == 0
+    assert record.counters["ragged_rows"] == 0
 
     target = bronze_path(tmp_path / "bronze", PAYER_KEY, PERIOD)
     assert Path(record.bronze_file) == target
@@ -287,7 +287,7 @@ def test_migration_newest_export_that_delivered_the_month_wins(
         "2026-10": ("cur", legacy, legacy_months["2026-10"], True),  # only legacy has it: legacy
     }
     for period, (fmt, spec, month, exact) in expected.items():
-        found = source.current_run(period)
+        found = source.current_export_run(period)
         assert found is not None
         assert (found[0].format, found[0].name, found[1].run_id) == (fmt, spec.name, month.run_id), period
         result = ingest(source, tmp_path, period)

@@ -88,8 +88,8 @@ def test_koku_nise_bucket_read_through_its_real_manifest(samples: Path, tmp_path
                       bronze_path=tmp_path / "out" / "2018-08.parquet", scratch=tmp_path / "scratch")
     expected = raw_totals(tmp_path / key, "lineItem/UsageAccountId", "lineItem/UnblendedCost")
     assert record.rows == 13380
-    assert {t.usage_account_id: t.unblended for t in record.totals} == expected
-    assert all(len(t.usage_account_id) == 13 for t in record.totals)  # ids kept as text, as delivered
+    assert {t.sub_account_id: t.amounts["unblended"] for t in record.totals} == expected
+    assert all(len(t.sub_account_id) == 13 for t in record.totals)  # ids kept as text, as delivered
 
 
 def test_koku_cost_category_sample_nok_and_savings_plans(samples: Path, tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_koku_cost_category_sample_nok_and_savings_plans(samples: Path, tmp_path
     bronze = tmp_path / "out" / "2023-06.parquet"
     record = load_run(store, run, payer_key="koku", export_name="koku", bronze_path=bronze, scratch=tmp_path / "s")
     assert [(t.currency, t.rows) for t in record.totals] == [("NOK", 3)]
-    assert record.totals[0].unblended == sum(raw_totals(csv, "lineItem/UsageAccountId", "lineItem/UnblendedCost").values())
+    assert record.totals[0].amounts["unblended"] == sum(raw_totals(csv, "lineItem/UsageAccountId", "lineItem/UnblendedCost").values())
     types, effective = duckdb.sql(
         f"select list(distinct line_item_line_item_type), sum(savings_plan_savings_plan_effective_cost) from '{bronze}'"
     ).fetchone()
@@ -122,6 +122,6 @@ def test_koku_snake_case_cur2_csv(samples: Path, tmp_path: Path) -> None:
     assert run is not None and run.data_keys == (data_key,)
     record = load_run(store, run, payer_key="k", export_name="koku2", bronze_path=tmp_path / "o.parquet", scratch=tmp_path / "s")
     assert record.rows == 2
-    assert {t.usage_account_id: t.unblended for t in record.totals} == raw_totals(
+    assert {t.sub_account_id: t.amounts["unblended"] for t in record.totals} == raw_totals(
         csv, "line_item_usage_account_id", "line_item_unblended_cost"
     )

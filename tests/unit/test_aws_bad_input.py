@@ -23,14 +23,15 @@ import duckdb
 import pytest
 
 from connectors.aws.generator import GeneratedMonth, LinkedAccount, PayerSpec, default_spec, write_payer_month
-from connectors.aws.reader import LoadRecord, empty_bronze_select, record_path_for
-from connectors.aws.source import AwsPayerSource, IngestResult, bronze_path
+from connectors.aws.reader import empty_bronze_select
+from connectors.aws.source import AwsIngestOutcome, AwsPayerSource, bronze_path
 from connectors.errors import (
     ExportError,
     ExportFormatError,
     ExportNotFoundError,
     UnsafeKeyError,
 )
+from connectors.records import LoadRecord, record_path_for
 from registry.model import AwsAccount
 
 PERIOD = "2026-09"
@@ -58,7 +59,7 @@ class Setup:
     def bronze(self) -> Path:
         return bronze_path(self.tmp / "bronze", PAYER_KEY, PERIOD)
 
-    def ingest(self) -> IngestResult:
+    def ingest(self) -> AwsIngestOutcome:
         return self.source.ingest(PERIOD, self.tmp / "bronze", self.tmp / "scratch", memory_limit="512MB")
 
     def snapshot(self) -> tuple[bytes, bytes]:
@@ -122,13 +123,13 @@ def write_csv_gz(path: Path, lines: list[list[str]]) -> None:
 
 
 def assert_matches_oracle(record: LoadRecord, month: GeneratedMonth, *, exact: bool) -> None:
-    got = {t.usage_account_id: t for t in record.totals}
+    got = {t.sub_account_id: t for t in record.totals}
     assert sorted(got) == sorted(month.totals)
     for account_id, want in month.totals.items():
         total = got[account_id]
-        assert (total.currency, total.rows, total.split_rows) == (month.currency, want.rows, want.split_rows)
+        assert (total.currency, total.rows, total.excluded_rows) == (month.currency, want.rows, want.split_rows)
         for basis in ("unblended", "blended"):
-            value, expected = getattr(total, basis), getattr(want, basis)
+            value, expected = total.amounts[basis], getattr(want, basis)
             if exact:
                 assert value == expected, f"{account_id} {basis}: {value} != {expected}"
             else:
@@ -287,10 +288,10 @@ def test_header_only_export_is_zero_cost_not_an_error(tmp_path: Path) -> None:
     result = setup.ingest()
     assert result.status == "loaded" and result.record is not None
     record = result.record
-    assert (record.run_id, record.rows, record.ragged_rows, record.split_rows) == (run_id, 0, 0, 0)
+    assert (record.run_id, record.rows, record.counters["ragged_rows"], record.counters["split_rows"]) == (run_id, 0, 0, 0)
     assert record.total("unblended") in ({}, {"USD": Decimal(0)})
     assert record.total("blended") in ({}, {"USD": Decimal(0)})
-    assert all(t.rows == 0 and t.unblended == 0 and t.blended == 0 for t in record.totals)
+    assert all(t.rows == 0 and t.amounts["unblended"] == 0 and t.amounts["blended"] == 0 for t in record.totals)
     assert query(f"SELECT count(*) FROM read_parquet('{setup.bronze}')") == [(0,)]
     # Same columns and types as the month's last (non-empty) bronze file.
     assert describe_file(setup.bronze) == good_schema
@@ -315,7 +316,7 @@ def test_ragged_rows_are_counted_and_their_costs_kept(tmp_path: Path) -> None:
 
     result = setup.source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch", force=True)
     assert result.record is not None
-    assert result.record.ragged_rows == 7
+    assert result.record.counters["ragged_rows"] == 7
     assert any("7 row(s) had fewer fields" in note for note in result.record.notes)
     assert_matches_oracle(result.record, setup.month, exact=True)
 
@@ -327,7 +328,7 @@ def test_leading_zero_account_ids_survive(tmp_path: Path) -> None:
     }
     setup = setup_month(tmp_path, **spec_overrides)
     record = LoadRecord.from_json(record_path_for(setup.bronze).read_text())
-    assert {t.usage_account_id for t in record.totals} == {"000011112222", "012345678901", "000000000042"}
+    assert {t.sub_account_id for t in record.totals} == {"000011112222", "012345678901", "000000000042"}
     assert_matches_oracle(record, setup.month, exact=True)
     rows = query(
         f"SELECT DISTINCT bill_payer_account_id, line_item_usage_account_id FROM read_parquet('{setup.bronze}')"

@@ -1,0 +1,95 @@
+"""Shared building blocks of registry entries: strict models, keys, months, env-var names, locations."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+KEY_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_month(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    value = str(value)
+    if not MONTH_PATTERN.match(value):
+        raise ValueError(f"{field} must be a month written YYYY-MM (e.g. 2024-07); got {value!r}")
+    return value
+
+
+def month_start(month: str) -> date:
+    year, mon = month.split("-")
+    return date(int(year), int(mon), 1)
+
+
+def check_env_name(value: str | None) -> str | None:
+    if value is not None and not ENV_NAME_PATTERN.match(value):
+        raise ValueError(
+            f"must be the NAME of an environment variable (letters, digits, _), not its value; got {value!r}"
+        )
+    return value
+
+
+def local_folder(value: str) -> str:
+    """A local folder given as file:///path or /path (env vars and ~ expanded), returned as an absolute path."""
+    value = os.path.expandvars(os.path.expanduser(value))
+    if "$" in value:
+        raise ValueError(f"refers to an environment variable that is not set: {value!r}")
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    if "://" in value:
+        raise ValueError(f"must be a local path or file:///path here; got {value!r}")
+    if not value.startswith("/"):
+        raise ValueError(f"a local folder must be an absolute path (or file:///...); got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+class Strict(BaseModel):
+    # Unknown keys are errors: a typo such as 'acount_id' must not silently drop a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class BaseAccount(Strict):
+    """Fields every registry entry has. Subclasses add the provider's own fields."""
+
+    provider: str
+    key: str
+    name: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return check_key(value)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.key
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(provider, provider-side id): no two entries may register the same one."""
+        raise NotImplementedError
+
+    @property
+    def identity_field(self) -> str:
+        return "account_id"
+
+    @property
+    def is_billing_source(self) -> bool:
+        """True when the entry owns exports and so gets its own ingestion asset."""
+        return True
+
+
+def check_key(value: str) -> str:
+    if "|" in value or not KEY_PATTERN.match(value):
+        raise ValueError(
+            f"must be lowercase letters, digits and '-' (it becomes a Dagster partition/asset key); got {value!r}"
+        )
+    return value
+
+
