@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from connectors.aws.reader import empty_bronze_select
 from connectors.aws.source import AwsPayerSource
 from connectors.records import IngestOutcome, LoadRecord
 from orchestration.providers import BronzeShape, Expectation, Provider
@@ -18,12 +19,15 @@ class AwsProvider(Provider):
     # AWS rewrites the open month's CUR up to three times a day; a payer with no load for 36 hours is late.
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
     freshness_note = "AWS rewrites the open month several times a day: late after 36 h without a load."
-    bronze_tables = ("aws_cur_line_items",)
+    bronze_tables = {"aws_cur_line_items": "aws"}
     kinds = frozenset({"aws", "s3"})
 
     def source(self, account: BaseAccount) -> AwsPayerSource:
         assert isinstance(account, AwsAccount)
         return AwsPayerSource(account)
+
+    def empty_bronze_select(self, table: str) -> str:
+        return empty_bronze_select()
 
     def describe(self, account: BaseAccount) -> str:
         assert isinstance(account, AwsAccount)

@@ -12,13 +12,17 @@ The generator returns the expected totals the tests assert against.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from connectors.aws.generator import GeneratedMonth, LinkedAccount, PayerSpec, write_payer_month
 from orchestration.home import Home
 
-DEMO_REGISTRY_TEMPLATE = Path(__file__).resolve().parent.parent / "registry" / "demo.yaml"
+REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
+DEMO_REGISTRY_HEADER = REGISTRY_DIR / "demo.yaml"
+DEMO_REGISTRY_FRAGMENTS = REGISTRY_DIR / "demo"
 DEMO_MONTHS = ("2026-08", "2026-09", "2026-10")
 
 ACME_CUR2 = PayerSpec(
@@ -51,10 +55,8 @@ DEMO_KEPT_ACCOUNTS = {
 DEMO_COST_BASIS = {"acme-payer": "unblended", "globex-payer": "blended"}
 
 
-def generate_demo_exports(root: Path) -> dict[str, dict[str, GeneratedMonth]]:
-    """Write every demo export under ``root``; return the final run of each (source, month)."""
-    if root.exists():
-        shutil.rmtree(root)  # idempotent: the same bytes every time
+def generate_aws_demo(root: Path) -> dict[str, dict[str, GeneratedMonth]]:
+    """Write the AWS demo exports under ``root``; return the final run of each (source, month)."""
     acme_root, globex_root = root / "acme-billing", root / "globex-billing"
     final: dict[str, dict[str, GeneratedMonth]] = {"acme-payer": {}, "globex-payer": {}}
     for month in DEMO_MONTHS:
@@ -69,7 +71,7 @@ def generate_demo_exports(root: Path) -> dict[str, dict[str, GeneratedMonth]]:
     return final
 
 
-def expected_billed(final: dict[str, dict[str, GeneratedMonth]]) -> dict[str, dict[str, str]]:
+def aws_expected_billed(final: dict[str, dict[str, GeneratedMonth]]) -> dict[str, dict[str, str]]:
     """Generator oracle: billed total per source and month for kept accounts (blended/unblended per mpa)."""
     result: dict[str, dict[str, str]] = {}
     for source, months in final.items():
@@ -81,10 +83,32 @@ def expected_billed(final: dict[str, dict[str, GeneratedMonth]]) -> dict[str, di
     return result
 
 
+# Each provider's demo: (generate exports under root -> its oracle, oracle -> billed per source and month).
+# A provider adds one entry; its registry entries live in registry/demo/<provider>.yaml.
+DEMO_PARTS: dict[str, tuple[Callable[[Path], Any], Callable[[Any], dict[str, dict[str, str]]]]] = {
+    "aws": (generate_aws_demo, aws_expected_billed),
+}
+
+
+def generate_demo_exports(root: Path) -> dict[str, Any]:
+    """Write every provider's demo exports under ``root`` (from scratch: the same bytes every time)."""
+    if root.exists():
+        shutil.rmtree(root)
+    return {name: generate(root) for name, (generate, _) in DEMO_PARTS.items()}
+
+
+def demo_registry_text(exports: Path) -> str:
+    fragments = [DEMO_REGISTRY_HEADER.read_text(encoding="utf-8")]
+    fragments += [path.read_text(encoding="utf-8") for path in sorted(DEMO_REGISTRY_FRAGMENTS.glob("*.yaml"))]
+    return "\n".join(fragments).replace("${DEMO_EXPORTS}", str(exports))
+
+
 def write_demo(home: Home) -> tuple[Path, dict[str, dict[str, str]]]:
     exports = home.root / "demo-exports"
-    final = generate_demo_exports(exports)
-    registry_text = DEMO_REGISTRY_TEMPLATE.read_text(encoding="utf-8").replace("${DEMO_EXPORTS}", str(exports))
+    oracles = generate_demo_exports(exports)
     registry_path = home.root / "registry.yaml"
-    registry_path.write_text(registry_text, encoding="utf-8")
-    return registry_path, expected_billed(final)
+    registry_path.write_text(demo_registry_text(exports), encoding="utf-8")
+    expected: dict[str, dict[str, str]] = {}
+    for name, (_, billed) in DEMO_PARTS.items():
+        expected.update(billed(oracles[name]))
+    return registry_path, expected

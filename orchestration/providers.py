@@ -11,7 +11,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -55,17 +54,21 @@ class Provider(ABC):
     label: str  # ProviderName in costs
     freshness: dg.FreshnessPolicy
     freshness_note: str
-    bronze_tables: tuple[str, ...]  # dbt `bronze` source tables this provider's assets write
+    # dbt `bronze` source tables this provider's assets write -> folder under <home>/bronze holding
+    # <source key>/<YYYY-MM>.parquet files of that table.
+    bronze_tables: dict[str, str]
     kinds: frozenset[str] = frozenset()
 
     def asset_key(self, source_key: str) -> dg.AssetKey:
         return dg.AssetKey(["bronze", self.name, asset_name(source_key)])
 
-    def bronze_folder(self, bronze_root: Path, source_key: str) -> Path:
-        return bronze_root / self.name / source_key
-
     @abstractmethod
     def source(self, account: BaseAccount) -> BillingSource: ...
+
+    @abstractmethod
+    def empty_bronze_select(self, table: str) -> str:
+        """A zero-row SELECT with the table's bronze schema; written as <folder>/_schema/_empty.parquet so
+        the dbt source glob matches before the first load."""
 
     @abstractmethod
     def describe(self, account: BaseAccount) -> str:

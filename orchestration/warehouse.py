@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 
-from connectors.aws.reader import empty_bronze_select
 from orchestration.home import Home
 from registry import Registry
 
@@ -56,10 +55,14 @@ def write_registry_tables(registry: Registry, home: Home) -> dict[str, int]:
 
 
 def ensure_bronze_stubs(home: Home) -> None:
-    """A zero-row file with the bronze schema, so dbt's glob matches before the first load of a dataset."""
-    stub = home.bronze / "aws" / "_schema" / "_empty.parquet"
-    if not stub.exists():
-        _replace_with_query(stub, empty_bronze_select())
+    """A zero-row file with each bronze table's schema, so dbt's globs match before the first load."""
+    from orchestration.catalog import PROVIDERS
+
+    for provider in PROVIDERS.values():
+        for table, folder in provider.bronze_tables.items():
+            stub = home.bronze / folder / "_schema" / "_empty.parquet"
+            # Rewritten every time: a schema that grew (a new optional column) must reach the stub too.
+            _replace_with_query(stub, provider.empty_bronze_select(table))
 
 
 @contextmanager

@@ -6,16 +6,19 @@ user-facing contract (see README "Registering accounts"); add, never rename.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from registry.aws import AwsAccount, AwsCredentials, AwsExport
 from registry.base import BaseAccount, check_month, month_start
 
-PROVIDER_MODELS: dict[str, type[BaseAccount]] = {"aws": AwsAccount}
-Account = AwsAccount  # the union of provider models grows with each provider
-AnyAccount = Annotated[Account, Field(discriminator="provider")]
+# One entry per provider: registry value of `provider` -> its entry model (registry/<provider>.py).
+PROVIDER_MODELS: dict[str, type[BaseAccount]] = {
+    "aws": AwsAccount,
+}
+Account = BaseAccount  # for type hints; at runtime entries are the provider models above
+AnyAccount = Annotated[Union[tuple(PROVIDER_MODELS.values())], Field(discriminator="provider")]  # noqa: UP007
 
 
 def account_model_for(provider: object) -> type[BaseAccount] | None:

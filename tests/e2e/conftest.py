@@ -31,7 +31,7 @@ def demo_copy(demo_home: Home, tmp_path: Path) -> Home:
 @pytest.fixture(scope="session")
 def demo_oracle(tmp_path_factory: pytest.TempPathFactory):
     """The generator's own expected totals for the demo (regenerated: the generator is deterministic)."""
-    return generate_demo_exports(tmp_path_factory.mktemp("oracle") / "exports")
+    return generate_demo_exports(tmp_path_factory.mktemp("oracle") / "exports")["aws"]
 
 
 __all__ = ["DEMO_COST_BASIS", "DEMO_KEPT_ACCOUNTS"]

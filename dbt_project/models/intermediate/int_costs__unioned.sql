@@ -1,6 +1,8 @@
--- All providers' kept rows in one FOCUS column list. Add a provider by adding its
--- int_<provider>__focus model to `providers`.
-{%- set providers = ['int_aws__focus'] %}
+-- All providers' kept rows in one FOCUS column list (macro focus_columns). A provider adds its
+-- int_<provider>__focus model here, one line each.
+{%- set providers = [
+    'int_aws__focus',
+] %}
 
 {% for model in providers %}
 select
