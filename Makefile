@@ -9,6 +9,11 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 
 .PHONY: setup demo test ui bench lint clean
 
+# Test services (Azurite, BigQuery emulator, ...) add themselves from mk/*.mk: each appends the
+# targets it needs to TEST_DEPS.
+TEST_DEPS :=
+-include mk/*.mk
+
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
@@ -22,7 +27,7 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/costlake demo
 
-test: setup
+test: setup $(TEST_DEPS)
 	$(VENV)/bin/python -m pytest
 
 # The Dagster UI on the demo (run `make demo` first): http://127.0.0.1:3000

@@ -110,7 +110,7 @@ class CostlakeDbtTranslator(DagsterDbtTranslator):
                     (manifest["sources"][d] for d in depends if d in manifest["sources"] and
                      self.get_asset_key(manifest["sources"][d]) == dep.asset_key), None,
                 )
-                if source is not None and source["source_name"] == "bronze":
+                if source is not None and source["source_name"].startswith("bronze"):
                     deps.extend(dg.AssetDep(k) for k in self.bronze_keys.get(source["name"], []))
                 elif source is not None and source["source_name"] == "registry":
                     deps.append(dg.AssetDep(REGISTRY_ASSET))
@@ -140,7 +140,9 @@ def build_dbt_assets(registry: Registry) -> dg.AssetsDefinition:
         costlake.paths.export_env()
         write_registry_tables(costlake.registry(), costlake.paths)
         ensure_bronze_stubs(costlake.paths)
-        yield from dbt.cli(["build"], context=context).stream()
+        # Each home gets its own dbt target folder: runs for different homes never share partial-parse state.
+        target = costlake.paths.root / "dbt-target"
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
     return costlake_dbt
 
