@@ -21,6 +21,7 @@ from orchestration.warehouse_assets import (
     build_dbt_assets,
     build_reconciliation_checks,
     dbt_executable,
+    published_warehouse,
     registry_accounts,
 )
 from registry import Registry, load_registry, resolve_registry_path
@@ -42,7 +43,7 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
         description="Load one billing month of every registered source into bronze.",
     )
     return dg.Definitions(
-        assets=[registry_accounts, *source_assets, dbt_assets_def],
+        assets=[registry_accounts, *source_assets, dbt_assets_def, published_warehouse],
         asset_checks=build_reconciliation_checks(registry),
         jobs=[ingest_job],
         sensors=[

@@ -1,6 +1,7 @@
 """The costlake working directory (``--home`` / COSTLAKE_HOME, default ./.costlake) and what lives in it.
 
-    <home>/warehouse.duckdb                        the warehouse dbt builds (costs, dropped_costs, ...)
+    <home>/warehouse.duckdb                        the PUBLISHED warehouse analysts open (costs, dropped_costs, ...)
+    <home>/build/warehouse.duckdb                  where dbt builds and checks run; published when checks pass
     <home>/bronze/<provider>/<source key>/<YYYY-MM>.parquet   + .load.json (run id, control totals)
     <home>/registry/*.parquet                      registry tables dbt joins (kept accounts, cost basis)
     <home>/dagster/                                DAGSTER_HOME: runs, materializations, check results
@@ -30,6 +31,10 @@ class Home:
         return self.root / "warehouse.duckdb"
 
     @property
+    def build_warehouse(self) -> Path:
+        return self.root / "build" / "warehouse.duckdb"
+
+    @property
     def bronze(self) -> Path:
         return self.root / "bronze"
 
@@ -46,7 +51,7 @@ class Home:
         return self.root / "scratch"
 
     def ensure(self) -> Home:
-        for path in (self.root, self.bronze, self.registry_tables, self.dagster_home, self.scratch):
+        for path in (self.root, self.bronze, self.registry_tables, self.dagster_home, self.scratch, self.build_warehouse.parent):
             path.mkdir(parents=True, exist_ok=True)
         dagster_yaml = self.dagster_home / "dagster.yaml"
         if not dagster_yaml.exists():
@@ -61,4 +66,5 @@ class Home:
     def export_env(self) -> None:
         """dbt's profile and sources read these."""
         os.environ["COSTLAKE_HOME"] = str(self.root)
+        os.environ["COSTLAKE_WAREHOUSE"] = str(self.build_warehouse)
         os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))

@@ -204,7 +204,8 @@ def reconcile(provider: Provider, home: Home, registry: Registry, source_key: st
         groups[(e.relation, e.column, e.billing_period, e.drop_reason)].append(e)
     mismatches: list[dict[str, str]] = []
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    con = duckdb.connect(str(home.warehouse), read_only=True)
+    # The build copy: checks gate what gets published to analysts.
+    con = duckdb.connect(str(home.build_warehouse), read_only=True)
     try:
         for (relation, column, month, reason), items in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
             actual = _warehouse_sums(con, relation, column, source_key, month, reason)

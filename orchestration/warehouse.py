@@ -67,6 +67,7 @@ def ensure_bronze_stubs(home: Home) -> None:
 
 @contextmanager
 def read_warehouse(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The published warehouse, read-only (what analysts see)."""
     con = duckdb.connect(str(home.warehouse), read_only=True)
     try:
         yield con
@@ -104,3 +105,32 @@ def dropped_by_account(
             [account_key, billing_period],
         ).fetchall()
     ]
+
+
+def publish_warehouse(home: Home) -> dict[str, int]:
+    """Copy the checked build warehouse to <home>/warehouse.duckdb with one atomic rename.
+
+    Analysts keep the published file open in the DuckDB CLI; DuckDB locks a file against a writer while
+    anyone has it open, so the pipeline never writes it. It builds and checks a separate file and
+    swaps the published one: sessions already open keep reading the old snapshot (the old inode),
+    new sessions see the new one, and a failed build never reaches them."""
+    temp = home.warehouse.with_name(f".tmp-{uuid.uuid4().hex}-{home.warehouse.name}")
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{home.build_warehouse}' AS build (READ_ONLY)")
+        con.execute(f"ATTACH '{temp}' AS published")
+        con.execute("COPY FROM DATABASE build TO published")
+        counts = {
+            name: int(con.execute(f'SELECT count(*) FROM published.main."{name}"').fetchone()[0])  # type: ignore[index]
+            for (name,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'published' AND schema_name = 'main'"
+            ).fetchall()
+        }
+        con.execute("DETACH published")
+    except BaseException:
+        con.close()
+        temp.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(temp, home.warehouse)
+    return counts

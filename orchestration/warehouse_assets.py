@@ -20,11 +20,12 @@ from dagster_dbt import (
 from orchestration.catalog import PROVIDERS
 from orchestration.resources import CostlakeResource
 from orchestration.sources import reconcile, reconciliation_check_name
-from orchestration.warehouse import ensure_bronze_stubs, write_registry_tables
+from orchestration.warehouse import ensure_bronze_stubs, publish_warehouse, write_registry_tables
 from registry import Registry
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 REGISTRY_ASSET = dg.AssetKey(["registry", "accounts"])
+PUBLISHED_ASSET = dg.AssetKey(["published_warehouse"])
 COSTS_ASSET = dg.AssetKey(["costs"])
 # One writer at a time on the DuckDB warehouse file: runs that write it share this pool (limit 1).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -80,6 +81,23 @@ def registry_accounts(context: dg.AssetExecutionContext, costlake: CostlakeResou
     )
     return dg.MaterializeResult(
         metadata={"registry_file": registry.source_file, "accounts": accounts, **{f"rows/{k}": v for k, v in counts.items()}}
+    )
+
+
+@dg.asset(
+    key=PUBLISHED_ASSET,
+    deps=[COSTS_ASSET, dg.AssetKey(["dropped_costs"])],
+    group_name="warehouse",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
+    description="<home>/warehouse.duckdb, what analysts open: the build warehouse copied and swapped in "
+    "atomically, only after the blocking checks on costs passed. Open sessions keep their snapshot.",
+)
+def published_warehouse(context: dg.AssetExecutionContext, costlake: CostlakeResource) -> dg.MaterializeResult:
+    counts = publish_warehouse(costlake.paths)
+    return dg.MaterializeResult(
+        metadata={"path": str(costlake.paths.warehouse), **{f"rows/{name}": n for name, n in sorted(counts.items())}}
     )
 
 
