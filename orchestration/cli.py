@@ -128,6 +128,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.status import evaluate, load, store
+
+    home = Home.resolve(args.home)
+    registry = _registry(args, home)
+    if args.refresh:
+        home.ensure()
+        store(home, evaluate(registry, home))
+    statuses = load(home, registry)
+    print(
+        _table(
+            ["account", "provider", "status", "newest data", "last successful load", "reason"],
+            [(s.key, s.provider, s.status, s.newest_data, s.last_load, s.reason) for s in statuses],
+        )
+    )
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    home = Home.resolve(args.home)
+    if not home.warehouse.exists():
+        print(f"costlake: no warehouse at {home.warehouse}; run `costlake run` or `costlake demo` first", file=sys.stderr)
+        return 2
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        relation = con.sql(args.query)
+        if relation is None:
+            return 0
+        rows = relation.fetchmany(args.limit + 1)
+        print(_table(relation.columns, rows[: args.limit]))
+        if len(rows) > args.limit:
+            print(f"... (first {args.limit} rows; use --limit)")
+    except duckdb.Error as error:
+        print(f"costlake sql: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    return 0
+
+
 def cmd_registry(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home)
     registry = _registry(args, home)
@@ -167,6 +209,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     common(p_run)
     p_run.add_argument("--months", help="comma-separated YYYY-MM list (default: every month the exports hold)")
     p_run.set_defaults(func=cmd_run)
+
+    p_status = sub.add_parser("status", help="billing status of every registered account")
+    common(p_status)
+    p_status.add_argument("--refresh", action="store_true", help="evaluate now instead of showing the stored status")
+    p_status.set_defaults(func=cmd_status)
+
+    p_sql = sub.add_parser("sql", help="run a read-only SQL query on the published warehouse")
+    p_sql.add_argument("query")
+    p_sql.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+    p_sql.add_argument("--limit", type=int, default=50)
+    p_sql.set_defaults(func=cmd_sql)
 
     p_registry = sub.add_parser("registry", help="validate or list the registry")
     p_registry.add_argument("action", choices=["validate", "list"])

@@ -16,6 +16,7 @@ from orchestration.catalog import PROVIDERS
 from orchestration.home import Home
 from orchestration.resources import CostlakeResource
 from orchestration.sources import build_source_asset, monthly_partitions
+from orchestration.status_assets import BILLING_STATUS_ASSET, billing_status, billing_status_sensor
 from orchestration.warehouse_assets import (
     DBT_PROJECT_DIR,
     build_dbt_assets,
@@ -43,15 +44,16 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
         description="Load one billing month of every registered source into bronze.",
     )
     return dg.Definitions(
-        assets=[registry_accounts, *source_assets, dbt_assets_def, published_warehouse],
+        assets=[registry_accounts, *source_assets, dbt_assets_def, published_warehouse, billing_status],
         asset_checks=build_reconciliation_checks(registry),
         jobs=[ingest_job],
         sensors=[
             build_export_sensor(registry.source_file),
             build_registry_sensor(registry.source_file),
+            billing_status_sensor,
             dg.AutomationConditionSensorDefinition(
                 "warehouse_automation",
-                target=dg.AssetSelection.all(),
+                target=dg.AssetSelection.all() - dg.AssetSelection.assets(BILLING_STATUS_ASSET),
                 default_status=dg.DefaultSensorStatus.RUNNING,
                 minimum_interval_seconds=60,
             ),

@@ -16,6 +16,7 @@ from orchestration.catalog import PROVIDERS
 from orchestration.definitions import build_definitions
 from orchestration.home import Home
 from orchestration.sources import month_partition_key
+from orchestration.status_assets import BILLING_STATUS_ASSET
 from orchestration.warehouse_assets import REGISTRY_ASSET
 from registry import Registry
 
@@ -132,10 +133,16 @@ def run_pipeline(
 
     progress("[dbt] building staging -> intermediate -> costs ...")
     warehouse_selection = (
-        dg.AssetSelection.all() - dg.AssetSelection.groups(*PROVIDERS) - dg.AssetSelection.assets(REGISTRY_ASSET)
+        dg.AssetSelection.all()
+        - dg.AssetSelection.groups(*PROVIDERS)
+        - dg.AssetSelection.assets(REGISTRY_ASSET, BILLING_STATUS_ASSET)
     )
     result = materialize(warehouse_selection)
     _collect_checks(result, report)
     if not result.success:
         report.failures.append(f"dbt: {_failure_message(result)}")
+    progress("[status] evaluating billing status of every registered account ...")
+    result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET))
+    if not result.success:
+        report.failures.append(f"billing status: {_failure_message(result)}")
     return report

@@ -151,7 +151,7 @@ def test_registering_a_linked_account_moves_its_rows_into_costs(demo_copy: Home)
 
 def test_cli_registry_commands(demo_home: Home, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["registry", "validate", "--home", str(demo_home.root)]) == 0
-    assert "OK, 5 account(s)" in capsys.readouterr().out
+    assert "OK, 6 account(s)" in capsys.readouterr().out
     assert main(["registry", "list", "--home", str(demo_home.root)]) == 0
     listing = capsys.readouterr().out
     assert "globex-payer" in listing and "blended" in listing and "cur:globex-hourly, cur2:globex-cur2" in listing
