@@ -37,9 +37,23 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- Select the FOCUS column list from a relation, casting each column to its mart type. -#}
-{% macro select_focus_columns(relation_alias) -%}
+{#-
+  Select the FOCUS column list from a provider model, casting each column to its mart type. A column
+  the provider does not produce (yet) becomes a typed NULL, so the list can grow without breaking any
+  provider (the fivetran union pattern). Column names are looked up at run time.
+-#}
+{% macro select_focus_columns(relation, relation_alias) -%}
+  {%- set present = [] -%}
+  {%- if execute -%}
+    {%- for column in adapter.get_columns_in_relation(relation) -%}
+      {%- do present.append(column.name | lower) -%}
+    {%- endfor -%}
+  {%- endif -%}
   {%- for name, kind in focus_columns() %}
+    {%- if not execute or (name | lower) in present %}
     cast({{ relation_alias }}.{{ adapter.quote(name) }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
+    {%- else %}
+    cast(null as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
+    {%- endif %}
   {%- endfor %}
 {%- endmacro %}

@@ -2,11 +2,12 @@
 -- int_<provider>__focus model here, one line each.
 {%- set providers = [
     'int_aws__focus',
+    'int_oci__focus',
 ] %}
 
 {% for model in providers %}
 select
-    {{ select_focus_columns('p') }}
+    {{ select_focus_columns(ref(model), 'p') }}
 from {{ ref(model) }} as p
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
