@@ -21,6 +21,7 @@ from orchestration.warehouse_assets import (
     DBT_PROJECT_DIR,
     build_dbt_assets,
     build_reconciliation_checks,
+    daily_cost_chart,
     dbt_executable,
     published_warehouse,
     registry_accounts,
@@ -44,7 +45,7 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
         description="Load one billing month of every registered source into bronze.",
     )
     return dg.Definitions(
-        assets=[registry_accounts, *source_assets, dbt_assets_def, published_warehouse, billing_status],
+        assets=[registry_accounts, *source_assets, dbt_assets_def, published_warehouse, daily_cost_chart, billing_status],
         asset_checks=build_reconciliation_checks(registry),
         jobs=[ingest_job],
         sensors=[

@@ -26,6 +26,10 @@ from registry import Registry
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 REGISTRY_ASSET = dg.AssetKey(["registry", "accounts"])
 PUBLISHED_ASSET = dg.AssetKey(["published_warehouse"])
+CHART_ASSET = dg.AssetKey(["daily_cost_chart"])
+# Marts built on `costs` for analysts (dbt_project/models/marts/analyst); published with the warehouse.
+ANALYST_MARTS = ("cost_daily", "cost_month_to_date", "top_resources", "commitment_coverage")
+MART_NAMES = ("costs", "dropped_costs", *ANALYST_MARTS)
 COSTS_ASSET = dg.AssetKey(["costs"])
 # One writer at a time on the DuckDB warehouse file: runs that write it share this pool (limit 1).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -86,7 +90,7 @@ def registry_accounts(context: dg.AssetExecutionContext, costlake: CostlakeResou
 
 @dg.asset(
     key=PUBLISHED_ASSET,
-    deps=[COSTS_ASSET, dg.AssetKey(["dropped_costs"])],
+    deps=[dg.AssetKey([name]) for name in MART_NAMES],
     group_name="warehouse",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
@@ -98,6 +102,24 @@ def published_warehouse(context: dg.AssetExecutionContext, costlake: CostlakeRes
     counts = publish_warehouse(costlake.paths)
     return dg.MaterializeResult(
         metadata={"path": str(costlake.paths.warehouse), **{f"rows/{name}": n for name, n in sorted(counts.items())}}
+    )
+
+
+@dg.asset(
+    key=CHART_ASSET,
+    deps=[PUBLISHED_ASSET],
+    group_name="analytics",
+    kinds={"html"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="Daily billed cost per provider (one panel per currency) as a self-contained HTML chart.",
+)
+def daily_cost_chart(context: dg.AssetExecutionContext, costlake: CostlakeResource) -> dg.MaterializeResult:
+    from orchestration.report import write_daily_cost_chart
+
+    target = costlake.paths.root / "reports" / "daily_cost_by_provider.html"
+    counts = write_daily_cost_chart(costlake.paths.warehouse, target)
+    return dg.MaterializeResult(
+        metadata={"chart": dg.MetadataValue.url(target.as_uri()), "path": dg.MetadataValue.path(str(target)), **counts}
     )
 
 
@@ -134,8 +156,8 @@ class CostlakeDbtTranslator(DagsterDbtTranslator):
                     deps.append(dg.AssetDep(REGISTRY_ASSET))
                 else:
                     deps.append(dep)
-            group = "warehouse" if name in ("costs", "dropped_costs") else "normalization"
-            key = dg.AssetKey([name]) if name in ("costs", "dropped_costs") else spec.key
+            group = "warehouse" if name in ("costs", "dropped_costs") else "analytics" if name in ANALYST_MARTS else "normalization"
+            key = dg.AssetKey([name]) if name in MART_NAMES else spec.key
             return spec.replace_attributes(
                 deps=deps, group_name=group, key=key,
                 automation_condition=dg.AutomationCondition.eager(),

@@ -1,0 +1,19 @@
+{{ config(materialized='table') }}
+
+-- Daily cost by provider / source / sub account / service / currency. A charge is attributed to the
+-- day its charge period starts (monthly fees land on the 1st). Never sums across currencies.
+select
+    cast({{ dbt.date_trunc('day', '"ChargePeriodStart"') }} as date) as "ChargeDate",
+    "ProviderName",
+    "x_AccountKey",
+    "SubAccountId",
+    max("SubAccountName") as "SubAccountName",
+    "ServiceName",
+    "ServiceCategory",
+    "BillingCurrency",
+    count(*) as "RowCount",
+    sum("BilledCost") as "BilledCost",
+    sum("EffectiveCost") as "EffectiveCost",
+    sum("ListCost") as "ListCost"
+from {{ ref('costs') }}
+group by 1, 2, 3, 4, 6, 7, 8
