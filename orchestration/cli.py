@@ -170,6 +170,27 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """dbt docs for the warehouse (every mart column described), written to <home>/dbt-docs."""
+    import subprocess
+
+    from orchestration.warehouse_assets import DBT_PROJECT_DIR, dbt_executable
+
+    home = Home.resolve(args.home).ensure()
+    home.export_env()
+    target = home.root / "dbt-docs"
+    completed = subprocess.run(
+        [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+         str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"],
+        check=False, capture_output=True, text=True,
+    )
+    if completed.returncode != 0:
+        print(completed.stdout[-3000:] + completed.stderr[-3000:], file=sys.stderr)
+        return 1
+    print(f"dbt docs: {target / 'index.html'} (serve with: dbt docs serve --target-path {target})")
+    return 0
+
+
 def cmd_registry(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home)
     registry = _registry(args, home)
@@ -220,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_sql.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
     p_sql.add_argument("--limit", type=int, default=50)
     p_sql.set_defaults(func=cmd_sql)
+
+    p_docs = sub.add_parser("docs", help="generate dbt docs (models, columns, lineage) into <home>/dbt-docs")
+    p_docs.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+    p_docs.set_defaults(func=cmd_docs)
 
     p_registry = sub.add_parser("registry", help="validate or list the registry")
     p_registry.add_argument("action", choices=["validate", "list"])
