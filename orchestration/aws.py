@@ -9,8 +9,64 @@ from connectors.aws.reader import empty_bronze_select
 from connectors.aws.source import AwsPayerSource
 from connectors.records import IngestOutcome, LoadRecord
 from orchestration.providers import BronzeShape, Expectation, Provider
+from orchestration.quality import (
+    AWS_ACCOUNT_ID,
+    BILLING_MONTH,
+    CURRENCY_CODE,
+    Pattern,
+    Suite,
+    Unique,
+    WithinPeriod,
+)
 from registry import AwsAccount, Registry
 from registry.base import BaseAccount
+
+# Great Expectations suite of the AWS bronze table (legacy CUR and CUR 2.0 share one bronze schema).
+AWS_BRONZE_SUITE = Suite(
+    name="aws_cur_line_items",
+    columns={
+        "identity_line_item_id": "string", "identity_time_interval": "string",
+        "bill_payer_account_id": "string", "line_item_usage_account_id": "string",
+        "bill_billing_period_start_date": "timestamp", "bill_billing_period_end_date": "timestamp",
+        "line_item_usage_start_date": "timestamp", "line_item_usage_end_date": "timestamp",
+        "line_item_line_item_type": "string", "line_item_currency_code": "string",
+        "line_item_unblended_cost": "decimal(38,18)", "line_item_blended_cost": "decimal(38,18)",
+        "x_is_split_allocation": "boolean", "x_account_key": "string", "x_billing_period": "string",
+        "x_source_run_id": "string", "x_source_file": "string",
+    },
+    not_null=("identity_line_item_id", "bill_payer_account_id", "line_item_usage_account_id",
+              "line_item_line_item_type", "line_item_currency_code", "line_item_unblended_cost",
+              "line_item_blended_cost", "bill_billing_period_start_date", "bill_billing_period_end_date",
+              "line_item_usage_start_date", "line_item_usage_end_date", "x_billing_period"),
+    patterns=(
+        # Read as numbers, ids lose their leading zeros (11 digits) — the reader keeps them as text.
+        Pattern("bill_payer_account_id", AWS_ACCOUNT_ID, "12-digit AWS account id"),
+        Pattern("line_item_usage_account_id", AWS_ACCOUNT_ID, "12-digit AWS account id"),
+        Pattern("line_item_currency_code", CURRENCY_CODE, "ISO 4217 currency code"),
+        Pattern("x_billing_period", BILLING_MONTH, "billing month YYYY-MM"),
+    ),
+    periods=(
+        WithinPeriod("line_item_usage_start_date", "line_item_usage_end_date",
+                     period_start="bill_billing_period_start_date", period_end="bill_billing_period_end_date"),
+        # The rows' billing period is the partition's month (a file of another month in this slot is a bug).
+        WithinPeriod("bill_billing_period_start_date", "bill_billing_period_end_date", month="x_billing_period",
+                     meaning="billing period inside the partition's month"),
+    ),
+    # identity/LineItemId is unique only within its time interval: AWS repeats it across intervals.
+    unique=(Unique(("identity_line_item_id", "identity_time_interval"),
+                   meaning="no duplicate line ids (identity_line_item_id per time interval)"),),
+    examples=("identity_line_item_id", "line_item_usage_account_id", "line_item_line_item_type",
+              "line_item_unblended_cost", "line_item_currency_code", "x_source_file"),
+)
+# AWS rows of `costs`: payer and usage accounts are 12-digit ids.
+AWS_COSTS_SUITE = Suite(
+    name="costs_aws",
+    not_null=("SubAccountId",),
+    patterns=(
+        Pattern("BillingAccountId", AWS_ACCOUNT_ID, "12-digit AWS payer account id"),
+        Pattern("SubAccountId", AWS_ACCOUNT_ID, "12-digit AWS usage account id"),
+    ),
+)
 
 
 class AwsProvider(Provider):
@@ -81,6 +137,9 @@ class AwsProvider(Provider):
             "unconnected_rows": sum(int(d["rows"]) for d in dropped),
             "unconnected_spend": dg.MetadataValue.json(dropped),
         }
+
+    def quality_suite(self, table: str) -> Suite | None:
+        return {"aws_cur_line_items": AWS_BRONZE_SUITE, "costs": AWS_COSTS_SUITE}.get(table)
 
 
 AWS = AwsProvider()

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.aws.generator import GeneratedMonth, LinkedAccount, PayerSpec, write_payer_month
+from connectors.azure.demo import azure_expected_billed, generate_azure_demo
+from connectors.gcp.generator import gcp_expected_billed, generate_gcp_demo
+from connectors.oci.generator import generate_oci_demo, oci_expected_billed
 from orchestration.home import Home
 
 REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
@@ -87,6 +90,9 @@ def aws_expected_billed(final: dict[str, dict[str, GeneratedMonth]]) -> dict[str
 # A provider adds one entry; its registry entries live in registry/demo/<provider>.yaml.
 DEMO_PARTS: dict[str, tuple[Callable[[Path], Any], Callable[[Any], dict[str, dict[str, str]]]]] = {
     "aws": (generate_aws_demo, aws_expected_billed),
+    "gcp": (generate_gcp_demo, gcp_expected_billed),
+    "azure": (generate_azure_demo, azure_expected_billed),
+    "oci": (generate_oci_demo, oci_expected_billed),
 }
 
 

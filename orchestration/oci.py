@@ -79,6 +79,46 @@ class OciProvider(Provider):
             metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(newest)
         return metadata
 
+    def quality_suite(self, table: str) -> Any:
+        """Great Expectations suites (orchestration/quality.py): the cost and usage bronze tables, and the
+        OCIDs of Oracle's rows of `costs`."""
+        from orchestration import quality as q
+
+        if table == "costs":
+            return q.Suite(name="costs_oci", patterns=(
+                q.Pattern("BillingAccountId", q.OCID, "tenancy OCID"),
+                q.Pattern("SubAccountId", q.OCID, "compartment OCID"),
+            ))
+        dataset = next((d for d in DATASETS.values() if d.table == table), None)
+        if dataset is None:
+            return None
+        amounts = ({"my_cost": "decimal(38,18)", "currency_code": "string"} if dataset is COST
+                   else {"consumed_quantity": "decimal(38,18)", "consumed_quantity_units": "string"})
+        key = ("reference_no",) if dataset is COST else ("reference_no", "consumed_quantity_units")
+        return q.Suite(
+            name=table,
+            columns={"reference_no": "string", "tenant_id": "string", "compartment_id": "string",
+                     "interval_usage_start": "timestamp", "interval_usage_end": "timestamp", **amounts,
+                     "is_correction": "boolean", "x_is_superseded": "boolean", "x_billing_period": "string",
+                     "x_source_object": "string", "x_source_row": "integer", "x_source_run_id": "string"},
+            not_null=("reference_no", "compartment_id", "interval_usage_start", "interval_usage_end",
+                      *(("my_cost", "currency_code") if dataset is COST else ("consumed_quantity",)),
+                      "x_billing_period"),
+            patterns=(
+                q.Pattern("tenant_id", q.OCID, "tenancy OCID"),
+                q.Pattern("compartment_id", q.OCID, "compartment OCID"),
+                *((q.Pattern("currency_code", q.CURRENCY_CODE, "ISO 4217 currency code"),) if dataset is COST else ()),
+                q.Pattern("x_billing_period", q.BILLING_MONTH, "billing month YYYY-MM"),
+            ),
+            # The connector files each line under the month its usage interval starts in.
+            periods=(q.WithinPeriod("interval_usage_start", "interval_usage_end", month="x_billing_period",
+                                    meaning="usage interval inside the billing month"),),
+            # A correction has its own reference number (it points back through backreference_no); usage
+            # reports repeat a line once per unit it is measured in (koku sample: BYTE_MS and TB_MS).
+            unique=(q.Unique(key, meaning=f"no duplicate line ids ({' + '.join(key)})"),),
+            examples=("reference_no", "compartment_id", "interval_usage_start", "x_source_object", "x_source_row"),
+        )
+
 
 def _newest_interval_end(records: list[LoadRecord]) -> datetime | None:
     newest: datetime | None = None

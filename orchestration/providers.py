@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 
 from connectors.records import BillingSource, IngestOutcome, LoadRecord
+from orchestration.quality import Suite
 from registry import Registry
 from registry.base import BaseAccount
 
@@ -82,6 +83,12 @@ class Provider(ABC):
 
     def extra_metadata(self, registry: Registry, account: BaseAccount, outcome: IngestOutcome) -> dict[str, Any]:
         return {}
+
+    def quality_suite(self, table: str) -> Suite | None:
+        """Great Expectations suite of one of ``bronze_tables`` (run by the blocking `bronze_quality` check on
+        every partition), or for table "costs" this provider's own rules on its rows of the `costs` mart
+        (e.g. id formats; added to the generic costs suite). None: not covered (yet)."""
+        return None
 
     def verify_bronze(self, record: LoadRecord) -> list[str]:
         """Problems found when comparing the bronze file on disk with the record's control totals."""

@@ -18,6 +18,7 @@ from connectors.errors import ExportError
 from connectors.records import IngestOutcome, LoadRecord
 from orchestration.home import Home
 from orchestration.providers import Expectation, Provider, asset_name
+from orchestration.quality import BRONZE_QUALITY_CHECK, bronze_quality_result
 from orchestration.resources import CostlakeResource
 from registry import Registry
 from registry.base import BaseAccount
@@ -112,7 +113,11 @@ def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.
         tags={"provider": provider.name, "source": account.key},
         check_specs=[
             dg.AssetCheckSpec(BRONZE_CHECK, asset=key, blocking=True,
-                              description="Bronze files match the export's own row counts and totals (same run id).")
+                              description="Bronze files match the export's own row counts and totals (same run id)."),
+            dg.AssetCheckSpec(BRONZE_QUALITY_CHECK, asset=key, blocking=True,
+                              description="Great Expectations suite of each bronze file of the partition (required "
+                              "columns and types, id formats, non-null cost and currency, charge period inside the "
+                              "billing period, no duplicate line ids); examples of failing rows in the metadata."),
         ],
         freshness_policy=provider.freshness,
         output_required=False,
@@ -130,9 +135,12 @@ def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.
             context.log.warning(f"{account.key}: no export data for {month} ({where}); nothing loaded.")
             return
         context.log.info(f"{account.key} {month}: {outcome.status}, run {outcome.run_id}")
+        quality = bronze_quality_result(provider, outcome.records, costlake.paths)
+        if not quality.passed:
+            context.log.error(f"{account.key} {month}: {BRONZE_QUALITY_CHECK} failed: {quality.description}")
         yield dg.MaterializeResult(
             metadata=load_metadata(provider, registry, current, outcome),
-            check_results=[bronze_check(provider, outcome.records)],
+            check_results=[bronze_check(provider, outcome.records), quality],
             data_version=dg.DataVersion(outcome.run_id or "-"),
         )
 

@@ -18,6 +18,7 @@ from dagster_dbt import (
 )
 
 from orchestration.catalog import PROVIDERS
+from orchestration.quality import COSTS_QUALITY_CHECK, costs_quality_result
 from orchestration.resources import CostlakeResource
 from orchestration.sources import reconcile, reconciliation_check_name
 from orchestration.warehouse import ensure_bronze_stubs, publish_warehouse, write_registry_tables
@@ -192,7 +193,26 @@ def build_reconciliation_checks(registry: Registry) -> list[dg.AssetChecksDefini
         _reconciliation_check(account.provider, account.key)
         for account in registry.billing_sources
         if account.provider in PROVIDERS
-    ]
+    ] + [_costs_quality_check(registry)]
+
+
+def _costs_quality_check(registry: Registry) -> dg.AssetChecksDefinition:
+    sources = [PROVIDERS[a.provider].asset_key(a.key) for a in registry.billing_sources if a.provider in PROVIDERS]
+
+    @dg.asset_check(
+        asset=COSTS_ASSET,
+        name=COSTS_QUALITY_CHECK,
+        blocking=True,
+        description="Great Expectations suite of costs in the build warehouse (FOCUS columns and types, non-null "
+        "cost and currency, ISO currency codes, charge period inside the billing period, no duplicate line ids, "
+        "each provider's id formats), and every bronze file it was built from passed its own suite.",
+        additional_deps=sources,
+        pool=WAREHOUSE_POOL,
+    )
+    def _check(costlake: CostlakeResource) -> dg.AssetCheckResult:
+        return costs_quality_result(costlake.paths, PROVIDERS)
+
+    return _check
 
 
 def _reconciliation_check(provider_name: str, source_key: str) -> dg.AssetChecksDefinition:

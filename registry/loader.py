@@ -35,6 +35,8 @@ _SECRET_KEYS = {
     "private_key",
     "pass_phrase",
     "passphrase",
+    "service_account_key",  # GCP: a JSON key pasted inline (service_account_key_file takes the PATH)
+    "key_content",
     "token",
     "api_key",
 }

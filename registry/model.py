@@ -11,11 +11,17 @@ from typing import Annotated, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from registry.aws import AwsAccount, AwsCredentials, AwsExport
+from registry.azure import AzureAccount
 from registry.base import BaseAccount, check_month, month_start
+from registry.gcp import GcpAccount
+from registry.oci import OciAccount
 
 # One entry per provider: registry value of `provider` -> its entry model (registry/<provider>.py).
 PROVIDER_MODELS: dict[str, type[BaseAccount]] = {
     "aws": AwsAccount,
+    "gcp": GcpAccount,
+    "azure": AzureAccount,
+    "oci": OciAccount,
 }
 Account = BaseAccount  # for type hints; at runtime entries are the provider models above
 AnyAccount = Annotated[Union[tuple(PROVIDER_MODELS.values())], Field(discriminator="provider")]  # noqa: UP007

@@ -4,26 +4,37 @@
   cross-database type macros so the same models run on DuckDB and Spark.
 -#}
 {% macro focus_columns() -%}
+  {#- Every column of the FOCUS 1.2 CostAndUsage dataset (57, as the FinOps Foundation's validator lists
+      them), then our x_ extensions. Unit prices are money; quantities are decimals too. -#}
   {{ return([
     ('BilledCost', 'money'), ('EffectiveCost', 'money'), ('ListCost', 'money'), ('ContractedCost', 'money'),
-    ('BillingCurrency', 'string'), ('BillingAccountId', 'string'), ('BillingAccountName', 'string'),
-    ('SubAccountId', 'string'), ('SubAccountName', 'string'),
+    ('BillingCurrency', 'string'),
+    ('BillingAccountId', 'string'), ('BillingAccountName', 'string'), ('BillingAccountType', 'string'),
+    ('SubAccountId', 'string'), ('SubAccountName', 'string'), ('SubAccountType', 'string'),
     ('BillingPeriodStart', 'timestamp'), ('BillingPeriodEnd', 'timestamp'),
     ('ChargePeriodStart', 'timestamp'), ('ChargePeriodEnd', 'timestamp'),
     ('ChargeCategory', 'string'), ('ChargeClass', 'string'), ('ChargeFrequency', 'string'),
     ('ChargeDescription', 'string'),
-    ('ProviderName', 'string'), ('PublisherName', 'string'), ('InvoiceIssuerName', 'string'),
-    ('ServiceName', 'string'), ('ServiceCategory', 'string'),
+    ('ProviderName', 'string'), ('PublisherName', 'string'), ('InvoiceIssuerName', 'string'), ('InvoiceId', 'string'),
+    ('ServiceName', 'string'), ('ServiceCategory', 'string'), ('ServiceSubcategory', 'string'),
     ('RegionId', 'string'), ('RegionName', 'string'), ('AvailabilityZone', 'string'),
-    ('ResourceId', 'string'), ('SkuId', 'string'),
+    ('ResourceId', 'string'), ('ResourceName', 'string'), ('ResourceType', 'string'),
+    ('SkuId', 'string'), ('SkuPriceId', 'string'), ('SkuMeter', 'string'), ('SkuPriceDetails', 'string'),
+    ('PricingCategory', 'string'),
     ('PricingQuantity', 'quantity'), ('PricingUnit', 'string'),
+    ('ListUnitPrice', 'money'), ('ContractedUnitPrice', 'money'),
+    ('PricingCurrency', 'string'), ('PricingCurrencyListUnitPrice', 'money'),
+    ('PricingCurrencyContractedUnitPrice', 'money'), ('PricingCurrencyEffectiveCost', 'money'),
     ('ConsumedQuantity', 'quantity'), ('ConsumedUnit', 'string'),
-    ('CommitmentDiscountId', 'string'), ('CommitmentDiscountType', 'string'),
-    ('CommitmentDiscountCategory', 'string'),
+    ('CommitmentDiscountId', 'string'), ('CommitmentDiscountName', 'string'), ('CommitmentDiscountType', 'string'),
+    ('CommitmentDiscountCategory', 'string'), ('CommitmentDiscountStatus', 'string'),
+    ('CommitmentDiscountQuantity', 'quantity'), ('CommitmentDiscountUnit', 'string'),
+    ('CapacityReservationId', 'string'), ('CapacityReservationStatus', 'string'),
     ('Tags', 'string'),
     ('x_AccountKey', 'string'), ('x_CostBasis', 'string'),
     ('x_UnblendedCost', 'money'), ('x_BlendedCost', 'money'),
     ('x_ChargeType', 'string'), ('x_UsageType', 'string'), ('x_Operation', 'string'),
+    ('x_InvoicingEntity', 'string'),
     ('x_LineItemId', 'string'), ('x_ExportFormat', 'string'),
     ('x_SourceFile', 'string'), ('x_SourceRunId', 'string'),
   ]) }}
@@ -38,9 +49,23 @@
 {%- endmacro %}
 
 {#-
+  What a column a provider does not produce becomes, when FOCUS allows no NULL there and the value
+  follows from columns every provider has: ServiceSubcategory 'Other (<ServiceCategory>)' is FOCUS's
+  own value for "no finer subcategory" (a provider with a real mapping produces the column itself).
+-#}
+{% macro focus_fallback(name, relation_alias) -%}
+  {%- if name == 'ServiceSubcategory' -%}
+    {{ dbt.concat(["'Other ('", relation_alias ~ "." ~ adapter.quote('ServiceCategory'), "')'"]) }}
+  {%- else -%}
+    null
+  {%- endif -%}
+{%- endmacro %}
+
+{#-
   Select the FOCUS column list from a provider model, casting each column to its mart type. A column
-  the provider does not produce (yet) becomes a typed NULL, so the list can grow without breaking any
-  provider (the fivetran union pattern). Column names are looked up at run time.
+  the provider does not produce (yet) becomes a typed NULL (or its focus_fallback), so the list can
+  grow without breaking any provider (the fivetran union pattern). Column names are looked up at run
+  time.
 -#}
 {% macro select_focus_columns(relation, relation_alias) -%}
   {%- set present = [] -%}
@@ -53,7 +78,7 @@
     {%- if not execute or (name | lower) in present %}
     cast({{ relation_alias }}.{{ adapter.quote(name) }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
     {%- else %}
-    cast(null as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
+    cast({{ focus_fallback(name, relation_alias) }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
     {%- endif %}
   {%- endfor %}
 {%- endmacro %}

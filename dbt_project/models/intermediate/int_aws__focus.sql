@@ -1,15 +1,176 @@
--- Kept AWS rows in the FOCUS 1.2 column set (see focus_columns()).
+-- Kept AWS rows in the FOCUS 1.2 column set (see focus_columns()). One row per CUR line item, never
+-- more or fewer: `costs` must add up to the export row for row (reconciliation, no-duplicate checks),
+-- so AWS lines that FOCUS would split (a recurring commitment fee that also carries the unused part
+-- of the commitment) stay one row; the README lists these deliberate differences.
 with line_items as (
 
     select * from {{ ref('int_aws__line_items') }}
+
+),
+
+kept as (
+
+    select * from line_items
     where drop_reason is null
 
 ),
 
 service_categories as (
 
-    select product_code as category_product_code, service_category
+    select product_code as category_product_code, service_category, service_subcategory
     from {{ ref('aws_service_categories') }}
+
+),
+
+-- The payer's registered name: legacy CUR has no bill_payer_account_name column.
+payer_names as (
+
+    select payer_key, usage_account_name as registered_payer_name
+    from {{ ref('stg_aws__payer_accounts') }}
+    where usage_account_id = payer_account_id
+
+),
+
+-- Per reservation and export month: the RI hours used (DiscountedUsage, from every row of the
+-- export, kept or not: an unregistered account's instance still consumes the payer's RI) and the
+-- RI's hourly rates. The bronze carries no reservation_unused_quantity / total_reserved_units, so the
+-- unused hours and the hours bought upfront are derived from these.
+reservations as (
+
+    select
+        account_key as ri_account_key,
+        billing_period_start_at as ri_billing_period_start_at,
+        reservation_arn as ri_arn,
+        sum(case when line_item_type = 'DiscountedUsage' then usage_amount end) as ri_used_hours,
+        sum(case when line_item_type = 'DiscountedUsage' then reservation_effective_cost end) as ri_used_effective_cost,
+        max(case when line_item_type = 'RIFee' then unblended_rate end) as ri_recurring_rate
+    from line_items
+    where reservation_arn is not null
+        and not coalesce(is_split_allocation, false)
+    group by 1, 2, 3
+
+),
+
+classified as (
+
+    select
+        kept.*,
+        service_categories.service_category,
+        service_categories.service_subcategory,
+        payer_names.registered_payer_name,
+        reservations.ri_used_hours,
+        reservations.ri_used_effective_cost,
+        reservations.ri_recurring_rate,
+        case
+            when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') then 'Usage'
+            -- A recurring RI / Savings Plan fee line is AWS's only carrier of the commitment's unused
+            -- part (its amortized cost is the unused amount). FOCUS represents the unused part as a
+            -- Usage row with CommitmentDiscountStatus 'Unused'; the line keeps its billed fee.
+            when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Usage'
+            when line_item_type in ('Fee', 'SavingsPlanUpfrontFee') then 'Purchase'
+            when line_item_type = 'Tax' then 'Tax'
+            -- The negation line takes back the on-demand cost of Savings Plan covered usage.
+            when line_item_type in ('SavingsPlanNegation', 'Credit', 'Refund', 'EdpDiscount', 'PrivateRateDiscount',
+                                    'SppDiscount', 'BundledDiscount', 'Discount', 'DistributorDiscount',
+                                    'RiVolumeDiscount')
+                then 'Credit'
+            else 'Adjustment'
+        end as charge_category,
+        case
+            when line_item_type in ('DiscountedUsage', 'SavingsPlanCoveredUsage') then 'Used'
+            when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Unused'
+        end as commitment_status,
+        -- A refund corrects an earlier billing period's charge.
+        line_item_type = 'Refund' as is_correction,
+        coalesce(savings_plan_arn, reservation_arn) as commitment_id,
+        case when savings_plan_arn is not null then 'Savings Plan'
+             when reservation_arn is not null then 'Reserved Instance' end as commitment_type,
+        -- AWS's own abbreviations in FOCUS unit format (the unit itself is unchanged).
+        case pricing_unit
+            when 'Hrs' then 'Hours'
+            when 'Hour' then 'Hours'
+            when 'GB-Mo' then 'GB-Months'
+            when 'GB-Month' then 'GB-Months'
+            when 'GB-Hrs' then 'GB-Hours'
+            when 'Lambda-GB-Second' then 'GB-Seconds'
+            when 'GB-Second' then 'GB-Seconds'
+            else pricing_unit
+        end as pricing_unit_focus,
+        -- AWS keys its service by product code; one name and one category per code.
+        coalesce(
+            max(product_name) over (partition by product_code),
+            product_code
+        ) as service_name,
+        coalesce(region_name, max(region_name) over (partition by region_id), region_id) as region_name_filled
+    from kept
+    left join service_categories
+        on kept.product_code = service_categories.category_product_code
+    left join payer_names
+        on kept.account_key = payer_names.payer_key
+    left join reservations
+        on kept.account_key = reservations.ri_account_key
+        and kept.billing_period_start_at = reservations.ri_billing_period_start_at
+        and kept.reservation_arn = reservations.ri_arn
+
+),
+
+priced as (
+
+    select
+        classified.*,
+        coalesce(public_on_demand_cost, unblended_cost) as list_cost,
+        case
+            when charge_category in ('Usage', 'Purchase') then coalesce(sku_id, usage_type, product_code)
+            when charge_category != 'Tax' then sku_id
+        end as sku,
+        -- Tax and credits carry no quantity; usage and purchases always do (a count of 1 when AWS
+        -- writes an amount without a unit, e.g. a Marketplace or upfront fee).
+        case
+            when charge_category in ('Usage', 'Purchase') and not is_correction then coalesce(usage_amount, 1)
+        end as pricing_quantity
+    from classified
+
+),
+
+unit_priced as (
+
+    select
+        priced.*,
+        -- AWS's unblended rate is the contracted unit price, and the list one where the line was charged
+        -- at list. The public on-demand rate is not in the bronze: elsewhere the list unit price is
+        -- ListCost / PricingQuantity (a floating-point quotient, exact to ~15 significant digits).
+        case
+            when pricing_quantity is null then null
+            when unblended_rate is not null and list_cost = unblended_cost then unblended_rate
+            when pricing_quantity = 0 then 0
+            else list_cost / pricing_quantity
+        end as list_unit_price,
+        case
+            when pricing_quantity is null then null
+            when unblended_rate is not null then unblended_rate
+            when pricing_quantity = 0 then 0
+            else unblended_cost / pricing_quantity
+        end as contracted_unit_price,
+        -- CommitmentDiscountQuantity: the commitment units the row uses, leaves unused or buys.
+        case
+            when commitment_id is null or charge_category not in ('Usage', 'Purchase') then null
+            when line_item_type = 'SavingsPlanCoveredUsage' then coalesce(savings_plan_effective_cost, 0)
+            when line_item_type = 'SavingsPlanRecurringFee'
+                then coalesce(savings_plan_total_commitment_to_date, 0) - coalesce(savings_plan_used_commitment, 0)
+            when line_item_type = 'SavingsPlanUpfrontFee' then unblended_cost
+            when line_item_type = 'DiscountedUsage' then usage_amount
+            -- Reserved hours of the month (RIFee usage amount) minus the hours used.
+            when line_item_type = 'RIFee'
+                then case when usage_amount > coalesce(ri_used_hours, 0) then usage_amount - coalesce(ri_used_hours, 0)
+                          else 0 end
+            -- The upfront payment buys (fee / upfront hourly rate) hours over the term; the upfront
+            -- hourly rate is the used hours' effective rate minus the recurring rate.
+            when line_item_type = 'Fee'
+                 and ri_used_hours > 0
+                 and ri_used_effective_cost / ri_used_hours > coalesce(ri_recurring_rate, 0)
+                then unblended_cost / (ri_used_effective_cost / ri_used_hours - coalesce(ri_recurring_rate, 0))
+        end as commitment_quantity
+    from priced
 
 ),
 
@@ -19,11 +180,17 @@ focus as (
         cast('AWS' as {{ dbt.type_string() }}) as "ProviderName",
         case when billing_entity = 'AWS Marketplace' then coalesce(legal_entity, 'AWS Marketplace')
              else 'AWS' end as "PublisherName",
-        coalesce(invoicing_entity, 'AWS') as "InvoiceIssuerName",
+        -- Every CUR invoicing entity is an AWS legal entity (Amazon Web Services, Inc., ... EMEA SARL):
+        -- the issuer is AWS, named as ProviderName is; the legal entity is kept in x_InvoicingEntity.
+        cast('AWS' as {{ dbt.type_string() }}) as "InvoiceIssuerName",
+        invoicing_entity as "x_InvoicingEntity",
+        invoice_id as "InvoiceId",
         payer_account_id as "BillingAccountId",
-        payer_account_name as "BillingAccountName",
+        coalesce(payer_account_name, registered_payer_name, payer_account_id) as "BillingAccountName",
+        cast('Payer Account' as {{ dbt.type_string() }}) as "BillingAccountType",
         usage_account_id as "SubAccountId",
-        coalesce(usage_account_name, registered_account_name) as "SubAccountName",
+        coalesce(usage_account_name, registered_account_name, usage_account_id) as "SubAccountName",
+        cast('Usage Account' as {{ dbt.type_string() }}) as "SubAccountType",
         currency as "BillingCurrency",
         billing_period_start_at as "BillingPeriodStart",
         billing_period_end_at as "BillingPeriodEnd",
@@ -31,45 +198,88 @@ focus as (
         usage_end_at as "ChargePeriodEnd",
         billed_cost as "BilledCost",
         effective_cost as "EffectiveCost",
-        coalesce(public_on_demand_cost, unblended_cost) as "ListCost",
+        list_cost as "ListCost",
         unblended_cost as "ContractedCost",
-        case
-            when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation')
-                then 'Usage'
-            when line_item_type in ('Fee', 'RIFee', 'SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee')
-                then 'Purchase'
-            when line_item_type = 'Tax' then 'Tax'
-            when line_item_type in ('Credit', 'Refund', 'EdpDiscount', 'PrivateRateDiscount', 'SppDiscount',
-                                    'BundledDiscount', 'Discount', 'DistributorDiscount')
-                then 'Credit'
-            else 'Adjustment'
-        end as "ChargeCategory",
-        case when line_item_type = 'Refund' then 'Correction' end as "ChargeClass",
+        charge_category as "ChargeCategory",
+        case when is_correction then 'Correction' end as "ChargeClass",
         case
             when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Recurring'
             when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation')
                 then 'Usage-Based'
             else 'One-Time'
         end as "ChargeFrequency",
-        description as "ChargeDescription",
-        coalesce(product_name, service_code, product_code) as "ServiceName",
-        coalesce(service_categories.service_category, 'Other') as "ServiceCategory",
+        coalesce(description, usage_type, line_item_type) as "ChargeDescription",
+        service_name as "ServiceName",
+        coalesce(service_category, 'Other') as "ServiceCategory",
+        coalesce(service_subcategory, {{ dbt.concat(["'Other ('", "coalesce(service_category, 'Other')", "')'"]) }})
+            as "ServiceSubcategory",
         region_id as "RegionId",
-        region_name as "RegionName",
+        case when region_id is not null then region_name_filled end as "RegionName",
         availability_zone as "AvailabilityZone",
-        resource_id as "ResourceId",
-        sku_id as "SkuId",
-        case when usage_amount is not null and pricing_unit is not null then usage_amount end as "PricingQuantity",
-        pricing_unit as "PricingUnit",
+        -- FOCUS: a commitment's own rows (purchase, unused) name the commitment as their resource.
+        case when line_item_type in ('RIFee', 'SavingsPlanRecurringFee', 'SavingsPlanUpfrontFee', 'Fee')
+                  and commitment_id is not null
+                 then commitment_id
+             else resource_id end as "ResourceId",
+        -- CUR has no resource display name (the user:Name tag is in Tags).
+        cast(null as {{ dbt.type_string() }}) as "ResourceName",
+        case
+            when line_item_type in ('RIFee', 'SavingsPlanRecurringFee', 'SavingsPlanUpfrontFee', 'Fee')
+                 and commitment_id is not null
+                then commitment_type
+            when resource_id is not null then coalesce(product_family, service_name)
+        end as "ResourceType",
+        -- SKU: AWS's product SKU. Usage and purchases must name one; commitment fee lines carry none,
+        -- their usage type names the offering (e.g. HeavyUsage:m5.xlarge, ComputeSP:1yrNoUpfront).
+        sku as "SkuId",
+        -- CUR's pricing_rate_code is not in the bronze: the price is the SKU's under its pricing term.
+        case when sku is not null
+            then {{ dbt.concat(["sku", "'.'", "coalesce(pricing_term, line_item_type)"]) }} end as "SkuPriceId",
+        case when sku is not null then coalesce(usage_type, operation, line_item_type) end as "SkuMeter",
+        cast(null as {{ dbt.type_string() }}) as "SkuPriceDetails",
+        case
+            when charge_category not in ('Usage', 'Purchase') or is_correction then null
+            when commitment_status is not null then 'Committed'
+            when pricing_term = 'Spot' or usage_type like '%SpotUsage%' then 'Dynamic'
+            else 'Standard'
+        end as "PricingCategory",
+        pricing_quantity as "PricingQuantity",
+        case when pricing_quantity is not null
+            then coalesce(
+                pricing_unit_focus,
+                case when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Hours' else 'Units' end
+            )
+        end as "PricingUnit",
+        list_unit_price as "ListUnitPrice",
+        contracted_unit_price as "ContractedUnitPrice",
+        -- CUR costs are in the currency AWS prices in (line_item_currency_code): pricing and billing
+        -- currency are the same, so the PricingCurrency* columns repeat the billing-currency figures.
+        currency as "PricingCurrency",
+        effective_cost as "PricingCurrencyEffectiveCost",
+        list_unit_price as "PricingCurrencyListUnitPrice",
+        contracted_unit_price as "PricingCurrencyContractedUnitPrice",
         case when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') then usage_amount end
             as "ConsumedQuantity",
-        case when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') then pricing_unit end
+        case when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') and usage_amount is not null
+            then coalesce(pricing_unit_focus, 'Units') end
             as "ConsumedUnit",
-        coalesce(savings_plan_arn, reservation_arn) as "CommitmentDiscountId",
-        case when savings_plan_arn is not null then 'Savings Plan'
-             when reservation_arn is not null then 'Reserved Instance' end as "CommitmentDiscountType",
+        commitment_id as "CommitmentDiscountId",
+        commitment_type as "CommitmentDiscountType",
         case when savings_plan_arn is not null then 'Spend'
              when reservation_arn is not null then 'Usage' end as "CommitmentDiscountCategory",
+        -- AWS has no display name for a reservation or Savings Plan.
+        cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountName",
+        commitment_status as "CommitmentDiscountStatus",
+        commitment_quantity as "CommitmentDiscountQuantity",
+        -- Savings Plans are spend commitments, counted in the billing currency; RIs in hours.
+        case
+            when commitment_quantity is null then null
+            when savings_plan_arn is not null then currency
+            else 'Hours'
+        end as "CommitmentDiscountUnit",
+        -- The connector does not read CUR's capacity_reservation_* columns yet.
+        cast(null as {{ dbt.type_string() }}) as "CapacityReservationId",
+        cast(null as {{ dbt.type_string() }}) as "CapacityReservationStatus",
         tags_json as "Tags",
         account_key as "x_AccountKey",
         cost_basis as "x_CostBasis",
@@ -82,9 +292,7 @@ focus as (
         export_format as "x_ExportFormat",
         source_file as "x_SourceFile",
         source_run_id as "x_SourceRunId"
-    from line_items
-    left join service_categories
-        on line_items.product_code = service_categories.category_product_code
+    from unit_priced
 
 )
 

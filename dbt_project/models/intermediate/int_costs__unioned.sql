@@ -2,6 +2,8 @@
 -- int_<provider>__focus model here, one line each.
 {%- set providers = [
     'int_aws__focus',
+    'int_gcp__focus',
+    'int_azure__focus',
     'int_oci__focus',
 ] %}
 

@@ -2,26 +2,41 @@
 
 -- Commitment discount coverage (RIs, Savings Plans, CUDs, reservations) per provider / source /
 -- billing month / currency: how much usage ran under a commitment, and what the commitments cost.
+-- FOCUS marks a commitment's unused part as Usage rows with CommitmentDiscountStatus 'Unused': that is
+-- waste, not usage, so it is kept apart (AWS's recurring RI / Savings Plan fee lines are such rows and
+-- also carry the billed fee, counted with the purchases).
+with classified as (
+
+    select
+        *,
+        "ChargeCategory" = 'Usage' and coalesce("CommitmentDiscountStatus", '') != 'Unused' as is_usage,
+        "ChargeCategory" = 'Usage' and "CommitmentDiscountId" is not null
+            and coalesce("CommitmentDiscountStatus", 'Used') = 'Used' as is_covered
+    from {{ ref('costs') }}
+
+)
+
 select
     "BillingPeriodStart",
     "ProviderName",
     "x_AccountKey",
     "BillingCurrency",
-    sum(case when "ChargeCategory" = 'Usage' then "EffectiveCost" else 0 end) as "UsageEffectiveCost",
-    sum(case when "ChargeCategory" = 'Usage' and "CommitmentDiscountId" is not null then "EffectiveCost" else 0 end)
-        as "CoveredUsageEffectiveCost",
-    sum(case when "ChargeCategory" = 'Usage' and "CommitmentDiscountId" is null then "EffectiveCost" else 0 end)
+    sum(case when is_usage then "EffectiveCost" else 0 end) as "UsageEffectiveCost",
+    sum(case when is_covered then "EffectiveCost" else 0 end) as "CoveredUsageEffectiveCost",
+    sum(case when is_usage and "CommitmentDiscountId" is null then "EffectiveCost" else 0 end)
         as "OnDemandUsageEffectiveCost",
-    sum(case when "ChargeCategory" = 'Usage' and "CommitmentDiscountId" is not null then "ListCost" else 0 end)
-        - sum(case when "ChargeCategory" = 'Usage' and "CommitmentDiscountId" is not null then "EffectiveCost" else 0 end)
+    sum(case when is_covered then "ListCost" else 0 end) - sum(case when is_covered then "EffectiveCost" else 0 end)
         as "CommitmentSavings",
-    sum(case when "ChargeCategory" = 'Purchase' and "CommitmentDiscountId" is not null then "BilledCost" else 0 end)
+    sum(case when "CommitmentDiscountStatus" = 'Unused' then "EffectiveCost" else 0 end) as "UnusedCommitmentEffectiveCost",
+    sum(case when "CommitmentDiscountId" is not null
+                  and ("ChargeCategory" = 'Purchase' or "CommitmentDiscountStatus" = 'Unused')
+             then "BilledCost" else 0 end)
         as "CommitmentPurchaseBilledCost",
     case
-        when sum(case when "ChargeCategory" = 'Usage' then "EffectiveCost" else 0 end) = 0 then null
+        when sum(case when is_usage then "EffectiveCost" else 0 end) = 0 then null
         else round(
-            100 * sum(case when "ChargeCategory" = 'Usage' and "CommitmentDiscountId" is not null then "EffectiveCost" else 0 end)
-            / sum(case when "ChargeCategory" = 'Usage' then "EffectiveCost" else 0 end), 2)
+            100 * sum(case when is_covered then "EffectiveCost" else 0 end)
+            / sum(case when is_usage then "EffectiveCost" else 0 end), 2)
     end as "CoveragePercent"
-from {{ ref('costs') }}
+from classified
 group by 1, 2, 3, 4

@@ -1,0 +1,1 @@
+"""Azure Cost Management exports (actual + amortized, EA and MCA) from Blob Storage or a local folder."""

@@ -1,0 +1,130 @@
+-- Azure lines (actual and amortized already paired, see int_azure__cost_lines) in the FOCUS 1.2
+-- column set (see focus_columns()). Plain SQL: the engine-specific parts live in staging.
+with lines as (
+
+    select * from {{ ref('int_azure__cost_lines') }}
+
+),
+
+commitments as (
+
+    select
+        *,
+        -- benefitId is the ARM id of the commitment: Microsoft.Capacity = reservation,
+        -- Microsoft.BillingBenefits = savings plan. Older exports only carry reservationId.
+        case
+            when lower(benefit_id) like '%microsoft.capacity%' then 'Reservation'
+            when lower(benefit_id) like '%microsoft.billingbenefits%' then 'Savings Plan'
+            when reservation_id is not null then 'Reservation'
+            when pricing_model = 'SavingsPlan' then 'Savings Plan'
+            when pricing_model = 'Reservation' then 'Reservation'
+        end as commitment_type
+    from lines
+
+),
+
+focus as (
+
+    select
+        cast('Microsoft' as {{ dbt.type_string() }}) as "ProviderName",
+        coalesce(publisher_name, 'Microsoft') as "PublisherName",
+        cast('Microsoft' as {{ dbt.type_string() }}) as "InvoiceIssuerName",
+        billing_account_id as "BillingAccountId",
+        billing_account_name as "BillingAccountName",
+        sub_account_id as "SubAccountId",
+        coalesce(subscription_name, billing_profile_name, billing_account_name) as "SubAccountName",
+        currency as "BillingCurrency",
+        billing_period_start_at as "BillingPeriodStart",
+        billing_period_end_at as "BillingPeriodEnd",
+        charge_period_start_at as "ChargePeriodStart",
+        charge_period_end_at as "ChargePeriodEnd",
+        billed_cost as "BilledCost",
+        effective_cost as "EffectiveCost",
+        -- Not reconciled: pay-as-you-go cost when exported (MCA, newer EA), else PayGPrice x Quantity.
+        coalesce(payg_cost, cast(payg_price as decimal(38, 12)) * cast(quantity as decimal(38, 12))) as "ListCost",
+        cast(unit_price as decimal(38, 12)) * cast(quantity as decimal(38, 12)) as "ContractedCost",
+        case
+            when charge_type is null then 'Usage'
+            when charge_type in ('Usage', 'UnusedReservation', 'UnusedSavingsPlan') then 'Usage'
+            when charge_type in ('Purchase', 'Refund') then 'Purchase'
+            when charge_type = 'Tax' then 'Tax'
+            when charge_type = 'Credit' then 'Credit'
+            else 'Adjustment'
+        end as "ChargeCategory",
+        case when charge_type = 'Refund' then 'Correction' end as "ChargeClass",
+        case
+            when frequency = 'OneTime' then 'One-Time'
+            when frequency = 'Recurring' then 'Recurring'
+            when frequency = 'UsageBased' then 'Usage-Based'
+            when charge_type is null or charge_type in ('Usage', 'UnusedReservation', 'UnusedSavingsPlan')
+                then 'Usage-Based'
+            else 'One-Time'
+        end as "ChargeFrequency",
+        product_name as "ChargeDescription",
+        coalesce(meter_category, service_family, consumed_service) as "ServiceName",
+        case
+            when meter_category in ('Virtual Machines', 'Virtual Machines Licenses', 'Container Instances',
+                                    'Azure App Service', 'Functions', 'Cloud Services', 'Azure Kubernetes Service',
+                                    'Batch', 'Container Apps', 'Azure Spring Apps', 'Azure VMware Solution')
+                then 'Compute'
+            when meter_category in ('Storage', 'Backup', 'Azure NetApp Files', 'Data Box', 'Azure Data Lake Storage')
+                then 'Storage'
+            when meter_category in ('SQL Database', 'SQL Managed Instance', 'Azure Cosmos DB',
+                                    'Azure Database for MySQL', 'Azure Database for PostgreSQL',
+                                    'Azure Database for MariaDB', 'Redis Cache', 'Azure Cache for Redis')
+                then 'Databases'
+            when meter_category in ('Virtual Network', 'Bandwidth', 'Load Balancer', 'VPN Gateway',
+                                    'Application Gateway', 'Azure DNS', 'Content Delivery Network',
+                                    'Azure Front Door Service', 'ExpressRoute', 'Network Watcher', 'Azure Firewall',
+                                    'IP Addresses', 'NAT Gateway', 'Azure Bastion', 'Azure DDOS Protection')
+                then 'Networking'
+            when meter_category in ('Advanced Threat Protection', 'Advanced Data Security',
+                                    'Microsoft Defender for Cloud', 'Key Vault', 'Sentinel', 'Azure Firewall Manager')
+                then 'Security'
+            when meter_category in ('Log Analytics', 'Azure Monitor', 'Application Insights', 'Automation',
+                                    'Azure Policy', 'Azure Arc')
+                then 'Management and Governance'
+            when meter_category in ('Cognitive Services', 'Azure OpenAI', 'Machine Learning', 'Azure AI Services')
+                then 'AI and Machine Learning'
+            when meter_category in ('HDInsight', 'Azure Databricks', 'Azure Data Factory v2', 'Azure Synapse Analytics',
+                                    'Stream Analytics', 'Event Hubs', 'Data Lake Analytics', 'Microsoft Fabric')
+                then 'Analytics'
+            when meter_category in ('Service Bus', 'Logic Apps', 'API Management', 'Event Grid')
+                then 'Integration'
+            when service_family in ('Compute', 'Storage', 'Databases', 'Networking', 'Security', 'Analytics',
+                                    'Integration', 'Web', 'Developer Tools', 'Internet of Things', 'Media',
+                                    'Migration', 'Mobile', 'Management and Governance')
+                then service_family
+            when service_family = 'AI + Machine Learning' then 'AI and Machine Learning'
+            else 'Other'
+        end as "ServiceCategory",
+        lower(replace(coalesce(resource_location, location), ' ', '')) as "RegionId",
+        coalesce(location, resource_location) as "RegionName",
+        availability_zone as "AvailabilityZone",
+        resource_id as "ResourceId",
+        coalesce(product_id, part_number, meter_id) as "SkuId",
+        quantity as "PricingQuantity",
+        unit_of_measure as "PricingUnit",
+        case when charge_type is null or charge_type = 'Usage' then quantity end as "ConsumedQuantity",
+        case when charge_type is null or charge_type = 'Usage' then unit_of_measure end as "ConsumedUnit",
+        case when commitment_type is not null then coalesce(benefit_id, reservation_id) end as "CommitmentDiscountId",
+        commitment_type as "CommitmentDiscountType",
+        case commitment_type when 'Reservation' then 'Usage' when 'Savings Plan' then 'Spend' end
+            as "CommitmentDiscountCategory",
+        tags_json as "Tags",
+        account_key as "x_AccountKey",
+        cast(null as {{ dbt.type_string() }}) as "x_CostBasis",
+        cast(null as decimal(38, 18)) as "x_UnblendedCost",
+        cast(null as decimal(38, 18)) as "x_BlendedCost",
+        charge_type as "x_ChargeType",
+        meter_name as "x_UsageType",
+        pricing_model as "x_Operation",
+        {{ dbt.concat(["match_key", "'-'", "cast(pair_number as " ~ dbt.type_string() ~ ")"]) }} as "x_LineItemId",
+        export_schema as "x_ExportFormat",
+        source_file as "x_SourceFile",
+        source_run_id as "x_SourceRunId"
+    from commitments
+
+)
+
+select * from focus

@@ -1,0 +1,79 @@
+-- Kept OCI cost report lines (corrections applied) in the FOCUS 1.2 column set (see focus_columns()).
+with line_items as (
+
+    select * from {{ ref('int_oci__cost_line_items') }}
+    where drop_reason is null
+
+),
+
+focus as (
+
+    select
+        cast('Oracle' as {{ dbt.type_string() }}) as "ProviderName",
+        cast('Oracle' as {{ dbt.type_string() }}) as "PublisherName",
+        cast('Oracle' as {{ dbt.type_string() }}) as "InvoiceIssuerName",
+        tenant_id as "BillingAccountId",
+        cast(null as {{ dbt.type_string() }}) as "BillingAccountName",
+        -- OCI's unit of cost allocation below the tenancy is the compartment (the root compartment's
+        -- OCID is the tenancy's own).
+        compartment_id as "SubAccountId",
+        compartment_name as "SubAccountName",
+        currency as "BillingCurrency",
+        cast({{ dbt.concat(["billing_period", "'-01'"]) }} as {{ dbt.type_timestamp() }}) as "BillingPeriodStart",
+        {{ dbt.dateadd('month', 1, "cast(" ~ dbt.concat(["billing_period", "'-01'"]) ~ " as " ~ dbt.type_timestamp() ~ ")") }}
+            as "BillingPeriodEnd",
+        usage_start_at as "ChargePeriodStart",
+        usage_end_at as "ChargePeriodEnd",
+        -- cost/myCost already includes any overage (Oracle: "billedQuantity, myCost and unitPrice are
+        -- inclusive of Overage numbers"): adding cost/myCostOverage would count it twice.
+        my_cost as "BilledCost",
+        -- OCI bills commitments (Universal Credits) as they are consumed: nothing to amortize.
+        my_cost as "EffectiveCost",
+        cast(null as {{ dbt.type_numeric() }}) as "ListCost",
+        my_cost as "ContractedCost",
+        case when my_cost < 0 then 'Credit' else 'Usage' end as "ChargeCategory",
+        case when is_correction then 'Correction' end as "ChargeClass",
+        cast('Usage-Based' as {{ dbt.type_string() }}) as "ChargeFrequency",
+        product_description as "ChargeDescription",
+        service as "ServiceName",
+        case
+            when upper(service) in ('COMPUTE', 'CONTAINER_ENGINE', 'FUNCTIONS', 'OKE') then 'Compute'
+            when upper(service) in ('BLOCK_STORAGE', 'OBJECTSTORE', 'OBJECT_STORAGE', 'FILE_STORAGE', 'ARCHIVE_STORAGE')
+                then 'Storage'
+            when upper(service) in ('DATABASE', 'AUTONOMOUS_DATABASE', 'MYSQL', 'NOSQL', 'EXADATA') then 'Databases'
+            when upper(service) in ('NETWORK', 'VCN', 'LOAD_BALANCER', 'FASTCONNECT', 'DNS', 'NETWORK_LOAD_BALANCER')
+                then 'Networking'
+            when upper(service) in ('TELEMETRY', 'MONITORING', 'LOGGING', 'NOTIFICATIONS', 'EVENTS') then 'Management and Governance'
+            when upper(service) in ('API_GATEWAY') then 'Web'
+            when upper(service) in ('VAULT', 'KMS', 'CLOUD_GUARD', 'WAF') then 'Security'
+            else 'Other'
+        end as "ServiceCategory",
+        region as "RegionId",
+        region as "RegionName",
+        availability_domain as "AvailabilityZone",
+        resource_id as "ResourceId",
+        sku_id as "SkuId",
+        billed_quantity as "PricingQuantity",
+        sku_unit_description as "PricingUnit",
+        consumed_quantity as "ConsumedQuantity",
+        consumed_unit as "ConsumedUnit",
+        cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountId",
+        cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountType",
+        cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountCategory",
+        tags_json as "Tags",
+        account_key as "x_AccountKey",
+        cast('myCost' as {{ dbt.type_string() }}) as "x_CostBasis",
+        cast(null as {{ dbt.type_numeric() }}) as "x_UnblendedCost",
+        cast(null as {{ dbt.type_numeric() }}) as "x_BlendedCost",
+        case when is_correction then 'Correction' else 'Usage' end as "x_ChargeType",
+        billing_unit_readable as "x_UsageType",
+        cast(null as {{ dbt.type_string() }}) as "x_Operation",
+        reference_no as "x_LineItemId",
+        cast('oci-cost-csv' as {{ dbt.type_string() }}) as "x_ExportFormat",
+        source_file as "x_SourceFile",
+        source_run_id as "x_SourceRunId"
+    from line_items
+
+)
+
+select * from focus

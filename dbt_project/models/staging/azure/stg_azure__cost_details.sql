@@ -1,0 +1,108 @@
+-- Bronze Azure cost details of both datasets (actual, amortized) in one relation, renamed, with the
+-- engine-specific pieces done here: period timestamps and the line identity (`match_key`) that
+-- int_azure__cost_lines uses to pair a row of the actual export with its twin in the amortized one.
+with actual as (
+
+    select * from {{ source('bronze_azure', 'azure_actual') }}
+
+),
+
+amortized as (
+
+    select * from {{ source('bronze_azure', 'azure_amortized') }}
+
+),
+
+unioned as (
+
+    -- by name: files written by an older connector version may lack a newer optional column
+    select * from actual
+    union all by name
+    select * from amortized
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        x_account_key as account_key,
+        billing_account_id,
+        billing_account_name,
+        billing_profile_id,
+        billing_profile_name,
+        invoice_section_id,
+        invoice_section_name,
+        sub_account_id,
+        subscription_id,
+        subscription_name,
+        resource_group,
+        resource_id,
+        resource_name,
+        meter_id,
+        product_id,
+        part_number,
+        reservation_id,
+        reservation_name,
+        benefit_id,
+        benefit_name,
+
+        -- categories
+        x_dataset as dataset,
+        x_schema as export_schema,
+        charge_type,
+        pricing_model,
+        frequency,
+        publisher_type,
+        publisher_name,
+        meter_category,
+        meter_sub_category,
+        meter_name,
+        meter_region,
+        service_family,
+        consumed_service,
+        product_name,
+        resource_location,
+        location,
+        availability_zone,
+        unit_of_measure,
+        billing_currency as currency,
+        tags_json,
+
+        -- numerics (DECIMAL(38,18) from bronze)
+        cost_in_billing_currency as cost,
+        payg_cost_in_billing_currency as payg_cost,
+        quantity,
+        effective_price,
+        unit_price,
+        payg_price,
+
+        -- timestamps (UTC days)
+        strptime(x_billing_period || '-01', '%Y-%m-%d') as billing_period_start_at,
+        strptime(x_billing_period || '-01', '%Y-%m-%d') + interval 1 month as billing_period_end_at,
+        cast(charge_date as timestamp) as charge_period_start_at,
+        cast(charge_date as timestamp) + interval 1 day as charge_period_end_at,
+
+        -- pairing: the same charge in both datasets has the same description; only cost and effective
+        -- price differ (a reservation-covered usage row costs 0 in actual, its amortized share in
+        -- amortized). Sub account and currency are part of it, so pairs never cross a reconciled total.
+        md5(concat_ws('|',
+            x_billing_period, coalesce(sub_account_id, ''), coalesce(billing_currency, ''),
+            coalesce(cast(charge_date as varchar), ''), coalesce(charge_type, ''), coalesce(pricing_model, ''),
+            coalesce(lower(resource_id), ''), coalesce(meter_id, ''), coalesce(product_name, ''),
+            coalesce(part_number, ''), coalesce(unit_of_measure, ''), coalesce(cast(quantity as varchar), ''),
+            coalesce(benefit_id, reservation_id, ''), coalesce(resource_location, ''), coalesce(publisher_name, '')
+        )) as match_key,
+
+        -- lineage
+        x_billing_period as billing_period,
+        x_export_name as export_name,
+        x_source_run_id as source_run_id,
+        x_source_file as source_file,
+        x_source_line as source_line
+
+    from unioned
+
+)
+
+select * from renamed

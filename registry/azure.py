@@ -1,0 +1,245 @@
+"""Azure registry entries: an EA enrollment or MCA billing account with its two Cost Management exports.
+
+Azure exports cost twice: the *actual* dataset (what the invoice says; reservation and savings-plan
+purchases as lump sums) and the *amortized* one (purchases spread over the usage they cover). costlake
+loads both for every month and meets them in `costs` (BilledCost from actual, EffectiveCost from
+amortized), so an entry names both exports.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, NamedTuple
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from registry.base import BaseAccount, Strict, check_env_name, local_folder
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# EA: the enrollment number (digits). MCA (and MOSP): '<guid>:<guid>_<agreement date>'.
+_EA_ENROLLMENT = re.compile(r"^\d{4,12}$")
+_MCA_ACCOUNT = re.compile(rf"^{_GUID}:{_GUID}_\d{{4}}-\d{{2}}-\d{{2}}$")
+_CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+_STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+# Hosts where the account is the first path segment (Azurite and other emulators):
+# http://127.0.0.1:10000/devstoreaccount1/<container>
+_PATH_STYLE_HOSTS = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|azurite|host\.docker\.internal)$")
+
+
+def parse_container_url(value: str) -> tuple[str, str, str]:
+    """'https://acct.blob.core.windows.net/exports' -> (account_url, account, container).
+
+    Emulators use path-style URLs ('http://127.0.0.1:10000/devstoreaccount1/exports')."""
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ValueError(
+            "must be the container URL without a query string: a SAS token is a secret — put it in an "
+            "environment variable and name it with 'credentials: {sas_token_env: VARIABLE_NAME}'"
+        )
+    if parts.username or parts.password:
+        raise ValueError("must not contain a user name or password")
+    host = (parts.hostname or "").lower()
+    segments = [s for s in parts.path.split("/") if s]
+    if _PATH_STYLE_HOSTS.match(host):
+        if len(segments) != 2:
+            raise ValueError(
+                f"an emulator URL is http://{parts.netloc}/<account>/<container>; got {value!r}"
+            )
+        account, container = segments
+        account_url = f"{parts.scheme}://{parts.netloc}/{account}"
+    else:
+        if len(segments) != 1:
+            raise ValueError(
+                "must be the container URL https://<account>.blob.core.windows.net/<container> "
+                f"(put folders in 'path'); got {value!r}"
+            )
+        account, container = host.split(".", 1)[0], segments[0]
+        account_url = f"{parts.scheme}://{parts.netloc}"
+    if not _STORAGE_ACCOUNT.match(account):
+        raise ValueError(f"storage account name {account!r} must be 3-24 lowercase letters and digits")
+    if not _CONTAINER_NAME.match(container):
+        raise ValueError(f"container name {container!r} must be 3-63 lowercase letters, digits and single '-'")
+    return account_url, account, container
+
+
+class ExportLabel(NamedTuple):
+    """What listings show of an export: its dataset and name."""
+
+    format: str
+    name: str
+
+
+class AzureCredentials(Strict):
+    """How to reach the storage account, by reference only (never the secret itself). One of:
+    connection_string_env | sas_token_env | tenant_id + client_id + client_secret_env.
+    Nothing set: Azure's default credential chain when azure-identity is installed, else anonymous."""
+
+    connection_string_env: str | None = None
+    sas_token_env: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+
+    @field_validator("connection_string_env", "sas_token_env", "client_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return check_env_name(value)
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(rf"{_GUID}|[A-Za-z0-9.-]+\.[A-Za-z]{{2,}}", value):
+            raise ValueError(f"must be the Entra tenant id (a GUID) or its domain; got {value!r}")
+        return value
+
+    @field_validator("client_id")
+    @classmethod
+    def _client(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(_GUID, value):
+            raise ValueError(f"must be the application (client) id, a GUID; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_method(self) -> AzureCredentials:
+        service_principal = [self.tenant_id, self.client_id, self.client_secret_env]
+        if any(v is not None for v in service_principal) and not all(v is not None for v in service_principal):
+            raise ValueError("tenant_id, client_id and client_secret_env go together: set all three or none")
+        methods = [
+            name
+            for name, present in (
+                ("connection_string_env", self.connection_string_env is not None),
+                ("sas_token_env", self.sas_token_env is not None),
+                ("tenant_id/client_id/client_secret_env", self.tenant_id is not None),
+            )
+            if present
+        ]
+        if len(methods) > 1:
+            raise ValueError(f"give one way to authenticate, not several: {', '.join(methods)}")
+        return self
+
+    @property
+    def method(self) -> str:
+        if self.connection_string_env:
+            return "connection_string"
+        if self.sas_token_env:
+            return "sas_token"
+        if self.tenant_id:
+            return "service_principal"
+        return "default"
+
+
+class AzureExport(Strict):
+    """One Cost Management export: the container (or a local folder laid out like it) and the export's
+    folder in it (the export's root folder path and name, under which Azure writes one
+    <YYYYMMDD-YYYYMMDD> folder per month)."""
+
+    container: str = Field(description="https://<account>.blob.core.windows.net/<container>, file:///folder or /folder")
+    path: str = ""
+
+    @field_validator("container")
+    @classmethod
+    def _container(cls, value: str) -> str:
+        if value.startswith(("https://", "http://")):
+            parse_container_url(value)
+            return value.rstrip("/")
+        if value.startswith(("az://", "abfs://", "abfss://", "wasb://", "wasbs://")):
+            raise ValueError(
+                f"write the container as https://<account>.blob.core.windows.net/<container>; got {value!r}"
+            )
+        return local_folder(value)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        value = value.strip("/")
+        if ".." in value.split("/") or "\\" in value:
+            raise ValueError(f"must not contain '..' or '\\'; got {value!r}")
+        return value
+
+    @property
+    def is_local(self) -> bool:
+        return not self.container.startswith(("https://", "http://"))
+
+    @property
+    def name(self) -> str:
+        """The export's name as costlake shows it: the last folder of its path (Azure puts the export
+        name there), else the container's."""
+        if self.path:
+            return self.path.rsplit("/", 1)[-1]
+        return self.container.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def location(self) -> str:
+        return f"{self.container}/{self.path}" if self.path else self.container
+
+
+class AzureExports(Strict):
+    actual: AzureExport
+    amortized: AzureExport
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AzureExports:
+        if (self.actual.container, self.actual.path) == (self.amortized.container, self.amortized.path):
+            raise ValueError(
+                "actual and amortized must be two different exports (different 'path'); one folder cannot "
+                "hold both datasets"
+            )
+        return self
+
+
+class AzureAccount(BaseAccount):
+    provider: Literal["azure"]
+    billing_account_id: str
+    exports: AzureExports
+    credentials: AzureCredentials | None = None
+
+    @field_validator("billing_account_id", mode="before")
+    @classmethod
+    def _billing_account_id(cls, value: object) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                f"must be a quoted string (write billing_account_id: \"{value}\"): ids are text, and YAML "
+                "would drop leading zeros of an unquoted number"
+            )
+        text = str(value).strip()
+        if not (_EA_ENROLLMENT.match(text) or _MCA_ACCOUNT.match(text)):
+            raise ValueError(
+                "must be an EA enrollment number (digits, e.g. \"8611537\") or an MCA billing account id "
+                f"('<guid>:<guid>_YYYY-MM-DD'); got {text!r}"
+            )
+        return text
+
+    @property
+    def agreement(self) -> Literal["ea", "mca"]:
+        return "ea" if _EA_ENROLLMENT.match(self.billing_account_id) else "mca"
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return ("azure", self.billing_account_id.lower())
+
+    @property
+    def identity_field(self) -> str:
+        return "billing_account_id"
+
+    # Generic fields the registry table, `costlake registry list` and the registry asset show for
+    # every entry (they were written for AWS entries): an Azure billing account is its own payer.
+    @property
+    def account_id(self) -> str:
+        return self.billing_account_id
+
+    @property
+    def role(self) -> str:
+        return "billing"
+
+    @property
+    def payer(self) -> str | None:
+        return None
+
+    @property
+    def all_exports(self) -> list[ExportLabel]:
+        return [ExportLabel("actual", self.exports.actual.name), ExportLabel("amortized", self.exports.amortized.name)]
+
+    @property
+    def export_of(self) -> dict[str, AzureExport]:
+        return {"actual": self.exports.actual, "amortized": self.exports.amortized}

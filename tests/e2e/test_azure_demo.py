@@ -1,0 +1,144 @@
+"""`costlake demo`, Azure part: generated EA and MCA exports -> Dagster -> dbt -> `costs`, checked against
+the generator's own Decimal totals (never against numbers our pipeline produced)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from connectors.azure.demo import generate_azure_demo
+from connectors.azure.generator import GeneratedAzureMonth
+from orchestration.azure import AZURE
+from orchestration.home import Home
+from orchestration.sources import reconcile
+from registry import load_registry
+
+pytestmark = pytest.mark.e2e
+
+Oracle = dict[str, dict[str, GeneratedAzureMonth]]
+
+
+@pytest.fixture(scope="session")
+def azure_oracle(tmp_path_factory: pytest.TempPathFactory) -> Oracle:
+    """The generator's expected totals for the Azure demo (regenerated: the generator is deterministic)."""
+    return generate_azure_demo(tmp_path_factory.mktemp("azure-oracle"))
+
+
+def query(home: Home, sql: str, params: list[object] | None = None) -> list[tuple]:
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_billed_and_effective_cost_equal_the_actual_and_amortized_exports(demo_home: Home, azure_oracle: Oracle) -> None:
+    got = {
+        (source, month, sub, currency): (Decimal(billed), Decimal(effective))
+        for source, month, sub, currency, billed, effective in query(
+            demo_home,
+            """select "x_AccountKey", strftime("BillingPeriodStart", '%Y-%m'), "SubAccountId", "BillingCurrency",
+                      sum("BilledCost"), sum("EffectiveCost")
+               from costs where "ProviderName" = 'Microsoft' group by all""",
+        )
+    }
+    expected = {
+        (source, month, sub, currency): (run.billed((sub, currency)), run.effective((sub, currency)))
+        for source, months in azure_oracle.items()
+        for month, run in months.items()
+        for sub, currency in run.keys
+    }
+    assert got == expected  # exact, per (source, month, subscription, currency); nothing extra
+
+
+def test_one_line_per_charge_nothing_doubled(demo_home: Home, azure_oracle: Oracle) -> None:
+    rows = dict(
+        ((source, month), count)
+        for source, month, count in query(
+            demo_home,
+            """select "x_AccountKey", strftime("BillingPeriodStart", '%Y-%m'), count(*) from costs
+               where "ProviderName" = 'Microsoft' group by all""",
+        )
+    )
+    assert rows == {(s, m): run.lines for s, months in azure_oracle.items() for m, run in months.items()}
+
+
+def test_commitments_purchases_and_amortized_usage(demo_home: Home, azure_oracle: Oracle) -> None:
+    for source, kind, category in (("contoso-ea", "Reservation", "Usage"), ("fabrikam-mca", "Savings Plan", "Spend")):
+        for month, run in azure_oracle[source].items():
+            [(purchase_billed, purchase_effective)] = query(
+                demo_home,
+                """select coalesce(sum("BilledCost"), 0), coalesce(sum("EffectiveCost"), 0) from costs
+                   where "x_AccountKey" = ? and strftime("BillingPeriodStart", '%Y-%m') = ?
+                   and "ChargeCategory" = 'Purchase' and "CommitmentDiscountId" is not null""",
+                [source, month],
+            )
+            # Purchases and refunds come from the actual export only: invoiced, never amortized again.
+            assert (purchase_billed, purchase_effective) == (run.purchases, 0)
+            [(covered_billed, covered_effective, types)] = query(
+                demo_home,
+                """select sum("BilledCost"), sum("EffectiveCost"),
+                          list(distinct "CommitmentDiscountType" || '/' || "CommitmentDiscountCategory")
+                   from costs where "x_AccountKey" = ? and strftime("BillingPeriodStart", '%Y-%m') = ?
+                   and "x_ChargeType" = 'Usage' and "CommitmentDiscountId" is not null""",
+                [source, month],
+            )
+            # Covered usage: invoiced at 0 (the purchase paid for it), carrying its amortized cost.
+            assert (covered_billed, covered_effective) == (0, run.covered_usage_effective)
+            assert types == [f"{kind}/{category}"]
+            [(unused,)] = query(
+                demo_home,
+                """select sum("EffectiveCost") from costs where "x_AccountKey" = ?
+                   and strftime("BillingPeriodStart", '%Y-%m') = ? and "x_ChargeType" like 'Unused%'""",
+                [source, month],
+            )
+            assert unused == run.unused_commitment
+    refunds = query(demo_home, """select "ChargeCategory", "ChargeClass", "BilledCost" from costs
+                                  where "ProviderName" = 'Microsoft' and "x_ChargeType" = 'Refund'""")
+    assert refunds == [("Purchase", "Correction", Decimal("-412.5"))]
+
+
+def test_reexported_month_holds_only_the_latest_run(demo_home: Home, azure_oracle: Oracle) -> None:
+    run = azure_oracle["contoso-ea"]["2026-10"]
+    runs = {r for (r,) in query(
+        demo_home,
+        """select distinct "x_SourceRunId" from costs where "x_AccountKey" = 'contoso-ea'
+           and "BillingPeriodStart" = timestamp '2026-10-01'""",
+    )}
+    assert runs == {run.actual.run_id, run.amortized.run_id}
+
+
+def test_mixed_currencies_tags_and_subscriptionless_charges(demo_home: Home) -> None:
+    currencies = query(
+        demo_home,
+        """select "BillingCurrency", count(*) from costs where "x_AccountKey" = 'fabrikam-mca' group by 1 order by 1""",
+    )
+    assert [c for c, _ in currencies] == ["EUR", "USD"]
+    [(bad_tags,)] = query(demo_home, """select count(*) from costs where "ProviderName" = 'Microsoft' and "Tags" is not null
+                                         and json_type("Tags") <> 'OBJECT'""")
+    assert bad_tags == 0
+    tags = [json.loads(t) for (t,) in query(demo_home, """select distinct "Tags" from costs
+                                                         where "x_AccountKey" = 'contoso-ea' and "Tags" is not null""")]
+    assert {"env", "team"} <= set().union(*tags) and any("cost center" in t for t in tags)
+    support = query(demo_home, """select distinct "SubAccountId", "SubAccountName" from costs
+                                  where "ChargeDescription" = 'Azure Support - Standard'""")
+    assert support == [("FB1P-9KX2-BG7-PGB", "Fabrikam US")]  # no subscription: the billing profile
+
+
+def test_reconciliation_holds_and_fails_on_a_wrong_export_total(demo_copy: Home) -> None:
+    registry = load_registry(demo_copy.root / "registry.yaml")
+    for key in ("contoso-ea", "fabrikam-mca"):
+        passed, metadata, summary = reconcile(AZURE, demo_copy, registry, key)
+        assert passed, summary
+    # Tamper with the amortized export's control total: EffectiveCost no longer matches it.
+    record_path = demo_copy.bronze / "azure_amortized" / "contoso-ea" / "2026-09.load.json"
+    record = json.loads(record_path.read_text())
+    record["totals"][0]["amounts"]["cost"] = str(Decimal(record["totals"][0]["amounts"]["cost"]) + Decimal("0.01"))
+    record_path.write_text(json.dumps(record))
+    passed, metadata, summary = reconcile(AZURE, demo_copy, registry, "contoso-ea")
+    assert not passed
+    mismatches = metadata["mismatches"].data
+    assert [(m["month"], m["column"]) for m in mismatches] == [("2026-09", "EffectiveCost")]

@@ -1,0 +1,321 @@
+"""The Great Expectations validator on small Parquet files and DuckDB relations.
+
+Every expectation type fails on a file that breaks it (with the failing rows as examples, row numbers
+included) and passes on one that does not; results of several pandas batches add up; duplicates that
+sit in different batches are found; the AWS suite passes on what the AWS reader really writes."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from connectors.aws.generator import default_spec, write_payer_month
+from connectors.aws.source import AwsPayerSource
+from orchestration.aws import AWS, AWS_BRONZE_SUITE
+from orchestration.home import Home
+from orchestration.quality import (
+    AWS_ACCOUNT_ID,
+    AZURE_SUBSCRIPTION_GUID,
+    CURRENCY_CODE,
+    GCP_BILLING_ACCOUNT_ID,
+    OCID,
+    NotNull,
+    Pattern,
+    Suite,
+    Unique,
+    WithinPeriod,
+    costs_suite,
+    validate_bronze,
+    validate_parquet,
+    validate_relation,
+)
+from registry.model import AwsAccount
+
+MONEY = pa.decimal128(38, 18)
+
+SUITE = Suite(
+    name="test_lines",
+    columns={"line_id": "string", "account_id": "string", "currency": "string", "cost": "decimal(38,18)",
+             "charge_start": "timestamp", "charge_end": "timestamp", "period_start": "timestamp",
+             "period_end": "timestamp", "month": "string"},
+    not_null=("cost", "currency"),
+    patterns=(Pattern("account_id", AWS_ACCOUNT_ID, "12-digit AWS account id"),
+              Pattern("currency", CURRENCY_CODE, "ISO 4217 currency code")),
+    periods=(WithinPeriod("charge_start", "charge_end", period_start="period_start", period_end="period_end"),
+             WithinPeriod("period_start", "period_end", month="month", meaning="billing period is the month")),
+    unique=(Unique(("line_id",)),),
+    examples=("line_id",),
+)
+
+
+def rows(n: int = 10) -> dict[str, list[Any]]:
+    return {
+        "line_id": [f"line-{i:03d}" for i in range(n)],
+        "account_id": ["012345678901"] * n,
+        "currency": ["USD"] * n,
+        "cost": [Decimal(i) / Decimal(8) for i in range(n)],
+        "charge_start": [datetime(2026, 9, 1 + i % 28) for i in range(n)],
+        "charge_end": [datetime(2026, 9, 2 + i % 28) for i in range(n)],
+        "period_start": [datetime(2026, 9, 1)] * n,
+        "period_end": [datetime(2026, 10, 1)] * n,
+        "month": ["2026-09"] * n,
+    }
+
+
+def write(path: Path, data: dict[str, list[Any]], types: dict[str, pa.DataType] | None = None) -> Path:
+    types = {"cost": MONEY, **(types or {})}
+    table = pa.table({name: pa.array(values, type=types.get(name)) for name, values in data.items()})
+    pq.write_table(table, path)
+    return path
+
+
+def only_failure(report: Any) -> Any:
+    assert not report.passed
+    assert len(report.failures) == 1, [f.summary() for f in report.failures]
+    return report.failures[0]
+
+
+def test_a_clean_file_passes_every_expectation(tmp_path: Path) -> None:
+    report = validate_parquet(write(tmp_path / "ok.parquet", rows()), SUITE, batch_size=3)
+    assert report.passed, [f.summary() for f in report.failures]
+    assert (report.rows, report.batches, report.expectations) == (10, 4, 9 + 2 + 2 + 4 + 1)
+
+
+def test_null_cost_fails_with_the_row_as_example(tmp_path: Path) -> None:
+    data = rows()
+    data["cost"][6] = None
+    failure = only_failure(validate_parquet(write(tmp_path / "f.parquet", data), SUITE))
+    assert (failure.expectation, failure.column, failure.unexpected_count, failure.element_count) == (
+        "expect_column_values_to_not_be_null", "cost", 1, 10)
+    assert failure.examples == [{"row": 6, "cost": None, "line_id": "line-006"}]
+    assert failure.file == str(tmp_path / "f.parquet")
+    assert "expect_column_values_to_not_be_null failed on cost" in failure.summary()
+    assert "row=6" in failure.summary()
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "rule"),
+    [
+        ("account_id", "0123456789012", "12-digit AWS account id"),  # 13 digits
+        ("account_id", "12345678901", "12-digit AWS account id"),  # a leading zero lost
+        ("currency", "usd", "ISO 4217 currency code"),
+    ],
+)
+def test_id_and_currency_formats(tmp_path: Path, column: str, bad: str, rule: str) -> None:
+    data = rows()
+    data[column][3] = bad
+    failure = only_failure(validate_parquet(write(tmp_path / "f.parquet", data), SUITE))
+    assert (failure.expectation, failure.column, failure.unexpected_count) == (
+        "expect_column_values_to_match_regex", column, 1)
+    assert failure.rule.startswith(rule)
+    assert failure.examples == [{"row": 3, column: bad, "line_id": "line-003"}]
+
+
+def test_charge_before_the_billing_period_fails(tmp_path: Path) -> None:
+    data = rows()
+    data["charge_start"][2] = datetime(2026, 8, 31, 23)
+    failure = only_failure(validate_parquet(write(tmp_path / "f.parquet", data), SUITE))
+    assert failure.expectation == "expect_column_pair_values_a_to_be_greater_than_b"
+    assert failure.column == "charge_start >= period_start"
+    assert failure.rule == "charge period inside the billing period"
+    assert failure.unexpected_count == 1
+    assert failure.examples[0]["row"] == 2
+    assert failure.examples[0]["charge_start"] == "2026-08-31 23:00:00"
+    assert failure.examples[0]["period_start"] == "2026-09-01 00:00:00"
+
+
+def test_charge_after_the_billing_period_fails(tmp_path: Path) -> None:
+    data = rows()
+    data["charge_end"][9] = datetime(2026, 10, 1, 1)
+    failure = only_failure(validate_parquet(write(tmp_path / "f.parquet", data), SUITE))
+    assert (failure.column, failure.unexpected_count, failure.examples[0]["row"]) == ("charge_end <= period_end", 1, 9)
+
+
+def test_billing_period_outside_the_partition_month_fails(tmp_path: Path) -> None:
+    data = rows()
+    data["month"] = ["2026-08"] * 10  # a September file in August's slot
+    report = validate_parquet(write(tmp_path / "f.parquet", data), SUITE)
+    assert [(f.column, f.unexpected_count) for f in report.failures] == [
+        ("period_end <= end of the month in month", 10)]
+
+
+def test_duplicate_line_ids_in_different_batches_are_found(tmp_path: Path) -> None:
+    data = rows()
+    data["line_id"][9] = "line-001"  # row 1 and row 9: batches 0 and 3 of size 3
+    report = validate_parquet(write(tmp_path / "f.parquet", data), SUITE, batch_size=3)
+    failure = only_failure(report)
+    assert (failure.expectation, failure.column, failure.unexpected_count, failure.element_count) == (
+        "expect_column_values_to_be_unique", "line_id", 2, 10)
+    assert [e["row"] for e in failure.examples] == [1, 9]
+    assert {e["line_id"] for e in failure.examples} == {"line-001"}
+
+
+def test_results_of_several_batches_add_up_and_examples_are_capped(tmp_path: Path) -> None:
+    data = rows(25)
+    for i in (1, 4, 8, 13, 24):
+        data["currency"][i] = None
+    data["account_id"][20] = "1"
+    report = validate_parquet(write(tmp_path / "f.parquet", data), SUITE, batch_size=4, examples=3)
+    assert report.batches == 7
+    failures = {f.expectation: f for f in report.failures}
+    nulls = failures["expect_column_values_to_not_be_null"]
+    assert (nulls.unexpected_count, nulls.element_count) == (5, 25)
+    assert [e["row"] for e in nulls.examples] == [1, 4, 8]  # first three, across three batches
+    pattern = failures["expect_column_values_to_match_regex"]
+    assert (pattern.unexpected_count, pattern.examples[0]["row"]) == (1, 20)
+    # A NULL currency is only the not-null rule's business, not a format failure as well.
+    assert {f.column for f in report.failures} == {"currency", "account_id"}
+
+
+def test_missing_column_and_wrong_type_come_from_the_schema(tmp_path: Path) -> None:
+    data = rows()
+    del data["currency"]
+    data["cost"] = [float(i) for i in range(10)]  # money as a double: not exact
+    report = validate_parquet(write(tmp_path / "f.parquet", data, {"cost": pa.float64()}), SUITE)
+    found = {(f.expectation, f.column): f for f in report.failures}
+    assert set(found) == {("expect_column_to_exist", "currency"), ("expect_column_values_to_be_of_type", "cost")}
+    assert found[("expect_column_values_to_be_of_type", "cost")].detail == "type is double, expected decimal(38,18)"
+    assert "column missing" in found[("expect_column_to_exist", "currency")].detail
+
+
+def test_row_conditions_limit_what_a_rule_judges(tmp_path: Path) -> None:
+    suite = Suite(
+        name="conditional",
+        patterns=(Pattern("account_id", OCID, "OCID", when='provider == "oci"'),
+                  Pattern("account_id", AZURE_SUBSCRIPTION_GUID, "subscription GUID", when='provider == "azure"'),
+                  Pattern("account_id", GCP_BILLING_ACCOUNT_ID, "GCP billing account", when='provider == "gcp"')),
+        not_null=(NotNull("currency", when='provider == "gcp"'),),
+    )
+    data = {
+        "provider": ["oci", "oci", "azure", "gcp", "gcp", "aws"],
+        "account_id": ["ocid1.tenancy.oc1..aaaaaaaaba3pv6wkcr4jqae5f15p2b2m2yt2j6rx32uzr4h25vqstifsfdsq",
+                       "ocid1.compartment.oc1..aaaaaaaa5hr4", "0f7d3c52-1a6e-4c4b-9f7a-5e2b8d4c1a90",
+                       "01A2B3-C4D5E6-F7A8B9", "01a2b3-c4d5e6-f7a8b9", "not judged"],
+        "currency": ["USD", None, "USD", "USD", None, None],
+    }
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table(data), path)
+    report = validate_parquet(path, suite)
+    by_rule = {f.rule.split(":")[0]: f for f in report.failures}
+    assert set(by_rule) == {"GCP billing account", "not null where provider == \"gcp\""}
+    assert by_rule["GCP billing account"].examples[0]["row"] == 4
+    assert (by_rule["GCP billing account"].unexpected_count, by_rule["GCP billing account"].element_count) == (1, 2)
+
+
+def make_costs_db(path: Path, extra: list[tuple[Any, ...]] = ()) -> Path:
+    con = duckdb.connect(str(path))
+    con.execute(
+        """create table costs ("BilledCost" decimal(38,18), "EffectiveCost" decimal(38,18),
+           "ListCost" decimal(38,18), "ContractedCost" decimal(38,18), "BillingCurrency" varchar,
+           "BillingAccountId" varchar, "SubAccountId" varchar, "BillingPeriodStart" timestamp,
+           "BillingPeriodEnd" timestamp, "ChargePeriodStart" timestamp, "ChargePeriodEnd" timestamp,
+           "ChargeCategory" varchar, "ChargeClass" varchar, "ProviderName" varchar, "x_AccountKey" varchar,
+           "x_LineItemId" varchar, "x_SourceFile" varchar)"""
+    )
+    good = [
+        (1, 1, 1, 1, "USD", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-03", "2026-09-04",
+         "Usage", None, "AWS", "acme", "a1", "f1"),
+        (2, 2, 2, 2, "JPY", "ocid1.tenancy.oc1..aaaaaaaatokyo", "ocid1.compartment.oc1..aaaaaaaaretail", "2026-09-01",
+         "2026-10-01", "2026-09-29", "2026-09-30", "Usage", None, "Oracle", "oci", "410000000001", "f2"),
+        # A refund of August, billed in September: a correction may lie outside its billing period.
+        (-3, -3, -3, -3, "USD", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-08-10",
+         "2026-08-11", "Credit", "Correction", "AWS", "acme", "a2", "f1"),
+    ]
+    con.executemany("insert into costs values (" + ", ".join(["?"] * 17) + ")", good + list(extra))
+    con.close()
+    return path
+
+
+def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path) -> None:
+    suite = costs_suite({"aws": AWS})
+    assert validate_relation(make_costs_db(tmp_path / "ok.duckdb"), "costs", suite).passed
+
+    bad = [
+        (4, 4, 4, 4, "USD", "111122223333", "0123456789012", "2026-09-01", "2026-10-01", "2026-09-05", "2026-09-06",
+         "Usage", None, "AWS", "acme", "a3", "f1"),  # 13-digit usage account
+        (5, 5, 5, 5, "usd", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-05", "2026-10-02",
+         "Usage", None, "AWS", "acme", "a1", "f1"),  # bad currency, charge past the period (a1: other period)
+        (6, 6, 6, 6, "USD", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-03", "2026-09-04",
+         "Usage", None, "AWS", "acme", "a1", "f9"),  # the same line a1 of the same charge period again
+    ]
+    report = validate_relation(make_costs_db(tmp_path / "bad.duckdb", bad), "costs", suite, batch_size=2)
+    found = {(f.expectation, f.column): f for f in report.failures}
+    assert set(found) == {
+        ("expect_column_values_to_match_regex", "SubAccountId"),
+        ("expect_column_values_to_match_regex", "BillingCurrency"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", "ChargePeriodEnd <= BillingPeriodEnd"),
+        ("expect_compound_columns_to_be_unique",
+         "x_AccountKey, BillingPeriodStart, x_LineItemId, ChargePeriodStart, ChargePeriodEnd"),
+    }
+    sub = found[("expect_column_values_to_match_regex", "SubAccountId")]
+    # Judged on AWS rows only (5 of 6): the Oracle row's OCID is not an AWS id and is not counted.
+    assert (sub.unexpected_count, sub.element_count, sub.examples[0]["SubAccountId"]) == (1, 5, "0123456789012")
+    duplicate = found[("expect_compound_columns_to_be_unique",
+                       "x_AccountKey, BillingPeriodStart, x_LineItemId, ChargePeriodStart, ChargePeriodEnd")]
+    assert duplicate.unexpected_count == 2
+    assert {e["x_SourceFile"] for e in duplicate.examples} == {"f1", "f9"}
+
+
+def aws_bronze(tmp_path: Path) -> Path:
+    spec = default_spec("cur2", files_per_month=2)
+    write_payer_month(tmp_path / "bucket", spec, "2026-09")
+    payer = AwsAccount.model_validate({
+        "provider": "aws", "key": "acme-payer", "account_id": spec.payer_account_id, "role": "payer",
+        "export": {"format": spec.fmt, "bucket": str(tmp_path / "bucket"), "prefix": spec.prefix, "name": spec.name},
+    })
+    home = Home.resolve(tmp_path / "home").ensure()
+    outcome = AwsPayerSource(payer).ingest("2026-09", home.bronze, home.scratch)
+    assert outcome.status == "loaded"
+    return Path(outcome.records[0].bronze_file)
+
+
+def test_aws_suite_passes_on_what_the_aws_reader_writes_and_catches_a_broken_copy(tmp_path: Path) -> None:
+    bronze = aws_bronze(tmp_path)
+    assert AWS.quality_suite("aws_cur_line_items") is AWS_BRONZE_SUITE
+    report = validate_parquet(bronze, AWS_BRONZE_SUITE)
+    assert report.passed, [f.summary() for f in report.failures]
+    assert report.rows > 500
+
+    broken = tmp_path / "broken.parquet"
+    duckdb.execute(
+        f"""copy (select * exclude (file_row_number) replace (
+              case when file_row_number = 5 then bill_payer_account_id || '0' else bill_payer_account_id end
+                  as bill_payer_account_id,
+              case when file_row_number = 7 then (select identity_line_item_id from '{bronze}' limit 1)
+                   else identity_line_item_id end as identity_line_item_id,
+              case when file_row_number = 7 then (select identity_time_interval from '{bronze}' limit 1)
+                   else identity_time_interval end as identity_time_interval)
+            from read_parquet('{bronze}', file_row_number = true)) to '{broken}'"""
+    )
+    report = validate_parquet(broken, AWS_BRONZE_SUITE)
+    expectations = {f.expectation: f for f in report.failures}
+    assert set(expectations) == {"expect_column_values_to_match_regex", "expect_compound_columns_to_be_unique"}
+    assert expectations["expect_column_values_to_match_regex"].examples[0]["row"] == 5
+    assert expectations["expect_column_values_to_match_regex"].examples[0]["bill_payer_account_id"].endswith("0")
+
+
+def test_verdicts_are_reused_until_the_file_changes(tmp_path: Path) -> None:
+    home = Home.resolve(tmp_path / "home").ensure()
+    folder = home.bronze / "test" / "src"
+    folder.mkdir(parents=True)
+    path = write(folder / "2026-09.parquet", rows())
+    first = validate_bronze(home, path, SUITE)
+    assert first.passed and (home.root / "quality" / "test" / "src" / "2026-09.json").exists()
+    assert validate_bronze(home, path, SUITE) == first  # reused, not recomputed
+
+    data = rows()
+    data["currency"][0] = None
+    time.sleep(0.01)
+    write(path, data)
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))
+    second = validate_bronze(home, path, SUITE)
+    assert not second.passed and second.failures[0].column == "currency"
