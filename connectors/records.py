@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Protocol
@@ -82,7 +82,10 @@ def read_record(bronze_path: Path) -> LoadRecord | None:
     path = record_path_for(bronze_path)
     if not path.exists() or not bronze_path.exists():
         return None
-    return LoadRecord.from_json(path.read_text(encoding="utf-8"))
+    record = LoadRecord.from_json(path.read_text(encoding="utf-8"))
+    # The record names the file where it was written; a home that was copied or moved since has its
+    # own copy here, beside the record. Always point at that one, never back into the old home.
+    return replace(record, bronze_file=str(bronze_path))
 
 
 def publish(temp_bronze: Path, bronze_path: Path, record: LoadRecord) -> None:

@@ -61,11 +61,13 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "; ".join(messages) or "run failed"
 
 
-def months_to_load(source: BillingSource, requested: list[str] | None, first_month: str) -> list[str]:
+def months_to_load(source: BillingSource, requested: list[str] | None, first_month: str) -> tuple[list[str], list[str]]:
+    """(months to materialize, requested months this source has no export for)."""
     available = [m for m in source.billing_periods() if m >= first_month]
     if requested is None:
-        return available
-    return [m for m in requested if m >= first_month]
+        return available, []
+    wanted = [m for m in requested if m >= first_month]
+    return [m for m in wanted if m in available], [m for m in wanted if m not in available]
 
 
 def run_pipeline(
@@ -104,12 +106,15 @@ def run_pipeline(
         if provider is None:
             continue
         try:
-            source_months = months_to_load(provider.source(account), months, registry.first_month)
+            source_months, missing = months_to_load(provider.source(account), months, registry.first_month)
         except ExportError as error:
             report.failures.append(f"{account.key}: {error}")
             progress(f"  {account.key}: cannot list exports: {error}")
             continue
-        if not source_months:
+        for month in missing:
+            report.loaded.append((account.key, month, "no export", 0))
+            progress(f"  {account.key}: no export for {month}; nothing loaded")
+        if not source_months and not missing:
             progress(f"  {account.key}: no export months found")
         for index, month in enumerate(source_months, 1):
             progress(f"[{provider.label} {account.key} {index}/{len(source_months)}] {month} ...")

@@ -63,8 +63,9 @@ def test_export_sensor_requests_one_run_per_rewrite(demo_copy: Home, monkeypatch
     instance = dg.DagsterInstance.ephemeral()
 
     first = _scan(sensor, None, instance)
-    assert sorted(r.partition_key for r in first.run_requests) == ["2026-09-01", "2026-09-01", "2026-10-01", "2026-10-01"]
-    assert all(r.run_key and r.run_key.count(":") == 3 for r in first.run_requests)
+    aws_first = [r for r in first.run_requests if r.asset_selection[0].path[1] == "aws"]
+    assert sorted(r.partition_key for r in aws_first) == ["2026-09-01", "2026-09-01", "2026-10-01", "2026-10-01"]
+    assert all(r.run_key and r.run_key.count(":") == 3 for r in aws_first)
 
     second = _scan(sensor, first.cursor, instance)
     assert second.run_requests == []  # nothing changed: no run
@@ -151,7 +152,9 @@ def test_registering_a_linked_account_moves_its_rows_into_costs(demo_copy: Home)
 
 def test_cli_registry_commands(demo_home: Home, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["registry", "validate", "--home", str(demo_home.root)]) == 0
-    assert "OK, 6 account(s)" in capsys.readouterr().out
+    registered = len(load_registry(demo_home.root / "registry.yaml").accounts)
+    assert registered >= 6  # AWS alone registers 6 (2 payers, 4 linked); other clouds add theirs
+    assert f"OK, {registered} account(s)" in capsys.readouterr().out
     assert main(["registry", "list", "--home", str(demo_home.root)]) == 0
     listing = capsys.readouterr().out
     assert "globex-payer" in listing and "blended" in listing and "cur:globex-hourly, cur2:globex-cur2" in listing
@@ -180,3 +183,37 @@ def test_workspace_loads_in_dagster(demo_home: Home) -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "Validation successful for code location costlake" in completed.stdout + completed.stderr
+
+
+def test_run_for_a_month_no_source_has_exported_yet_succeeds_and_changes_nothing(
+    demo_copy: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asking for the current month before any provider exported it is routine (daily schedules do)."""
+    before = costs_total(demo_copy, "acme-payer", "2026-10")
+    code = main(["run", "--home", str(demo_copy.root), "--months", "2026-11"])
+    output = capsys.readouterr()
+    assert code == 0, output.out + output.err
+    assert "no export for 2026-11" in output.err
+    assert costs_total(demo_copy, "acme-payer", "2026-10") == before
+
+
+def test_source_asset_without_export_reports_its_blocking_checks(demo_copy: Home) -> None:
+    """The UI / schedule path: the partition exists but the export does not. The blocking checks must still
+    report (else Dagster fails the step for a missing check result) and nothing is materialized."""
+    registry = load_registry(demo_copy.root / "registry.yaml")
+    defs = build_definitions(registry, demo_copy)
+    key = dg.AssetKey(["bronze", "aws", "acme_payer"])
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],  # type: ignore[list-item]
+        selection=dg.AssetSelection.assets(key),
+        partition_key="2026-11-01",
+        resources=defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {"bronze_matches_export", "bronze_quality"}
+    assert all(e.passed and "no export for 2026-11" in (e.description or "") for e in evaluations)
+    assert result.asset_materializations_for_node(result.all_node_events[0].node_name) == []
+    assert not (demo_copy.bronze / "aws" / "acme-payer" / "2026-11.parquet").exists()

@@ -2,13 +2,13 @@
 -- more or fewer: `costs` must add up to the export row for row (reconciliation, no-duplicate checks),
 -- so AWS lines that FOCUS would split (a recurring commitment fee that also carries the unused part
 -- of the commitment) stay one row; the README lists these deliberate differences.
-with line_items as (
+with line_items as {{ inline_cte() }} (
 
     select * from {{ ref('int_aws__line_items') }}
 
 ),
 
-kept as (
+kept as {{ inline_cte() }} (
 
     select * from line_items
     where drop_reason is null
@@ -48,6 +48,27 @@ reservations as (
     where reservation_arn is not null
         and not coalesce(is_split_allocation, false)
     group by 1, 2, 3
+
+),
+
+-- One product name per product code and one region name per region id: some line items (fees, tax,
+-- credits) leave product_name / region_name empty while other lines of the same code carry it. A
+-- grouped lookup, not a window over every line: the window sorts the whole month (measured 10x slower).
+service_names as (
+
+    select product_code as service_product_code, max(product_name) as service_product_name
+    from kept
+    where product_code is not null
+    group by 1
+
+),
+
+region_names as (
+
+    select region_id as region_id_of_name, max(region_name) as region_name_of_id
+    from kept
+    where region_id is not null
+    group by 1
 
 ),
 
@@ -97,16 +118,17 @@ classified as (
             else pricing_unit
         end as pricing_unit_focus,
         -- AWS keys its service by product code; one name and one category per code.
-        coalesce(
-            max(product_name) over (partition by product_code),
-            product_code
-        ) as service_name,
-        coalesce(region_name, max(region_name) over (partition by region_id), region_id) as region_name_filled
+        coalesce(service_names.service_product_name, product_name, product_code) as service_name,
+        coalesce(region_name, region_names.region_name_of_id, region_id) as region_name_filled
     from kept
     left join service_categories
         on kept.product_code = service_categories.category_product_code
     left join payer_names
         on kept.account_key = payer_names.payer_key
+    left join service_names
+        on kept.product_code = service_names.service_product_code
+    left join region_names
+        on kept.region_id = region_names.region_id_of_name
     left join reservations
         on kept.account_key = reservations.ri_account_key
         and kept.billing_period_start_at = reservations.ri_billing_period_start_at

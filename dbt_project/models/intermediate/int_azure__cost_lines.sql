@@ -27,7 +27,7 @@
     'meter_name', 'meter_region', 'service_family', 'consumed_service', 'product_name', 'resource_location',
     'location', 'availability_zone', 'unit_of_measure', 'currency', 'tags_json', 'payg_cost', 'quantity',
     'unit_price', 'payg_price', 'billing_period_start_at', 'billing_period_end_at', 'charge_period_start_at',
-    'charge_period_end_at',
+    'charge_period_end_at', 'agreement', 'pricing_currency', 'exchange_rate_pricing_to_billing', 'resource_arm_type',
 ] %}
 
 with details as (
@@ -72,6 +72,10 @@ paired as (
         {%- endfor %}
         coalesce(actual.cost, 0) as billed_cost,
         coalesce(amortized.cost, 0) as effective_cost,
+        -- EffectiveCost in the pricing currency, from the same (amortized) row; NULL where the export has no
+        -- costInPricingCurrency (int_azure__focus then derives it). 0 where EffectiveCost is 0 by pairing.
+        case when amortized.match_key is null then cast(0 as decimal(38, 18)) else amortized.cost_in_pricing_currency end
+            as effective_cost_in_pricing_currency,
         actual.effective_price as actual_effective_price,
         amortized.effective_price as amortized_effective_price,
         case

@@ -23,6 +23,37 @@ commitments as (
 
 ),
 
+classified as (
+
+    select
+        *,
+        case when commitment_type is not null then coalesce(benefit_id, reservation_id) end as commitment_id,
+        -- The entity BillingAccountId holds: an EA enrollment or an MCA billing account.
+        case when billing_account_id is not null
+            then case when agreement = 'EA' then 'Enrollment' else 'Billing Account' end
+        end as billing_account_type,
+        -- Pricing currency: MCA exports price in pricingCurrency (costInPricingCurrency, converted to the billing
+        -- currency with exchangeRatePricingToBilling); EA exports price in the billing currency (no such
+        -- columns). A pricing currency the row gives no figure in (neither cost nor exchange rate) cannot be
+        -- used: the row then states its pricing figures in the billing currency.
+        case
+            when pricing_currency is null or pricing_currency = currency then currency
+            when effective_cost_in_pricing_currency is not null or exchange_rate_pricing_to_billing > 0
+                then pricing_currency
+            else currency
+        end as pricing_currency_focus,
+        case
+            when pricing_currency is null or pricing_currency = currency then effective_cost
+            when effective_cost_in_pricing_currency is not null then effective_cost_in_pricing_currency
+            -- (cast: a quotient of decimals may come back as a float, which would turn the whole column into one)
+            when exchange_rate_pricing_to_billing > 0
+                then cast(effective_cost / exchange_rate_pricing_to_billing as decimal(38, 18))
+            else effective_cost
+        end as effective_cost_in_pricing_currency_focus
+    from commitments
+
+),
+
 focus as (
 
     select
@@ -31,8 +62,17 @@ focus as (
         cast('Microsoft' as {{ dbt.type_string() }}) as "InvoiceIssuerName",
         billing_account_id as "BillingAccountId",
         billing_account_name as "BillingAccountName",
+        billing_account_type as "BillingAccountType",
         sub_account_id as "SubAccountId",
         coalesce(subscription_name, billing_profile_name, billing_account_name) as "SubAccountName",
+        -- SubAccountId is the subscription; a charge without one (support, Marketplace, commitment purchases
+        -- billed at billing scope) sits on the billing profile, else on the billing account itself.
+        case
+            when sub_account_id is null then null
+            when subscription_id is not null then 'Subscription'
+            when sub_account_id = billing_account_id then coalesce(billing_account_type, 'Billing Account')
+            else 'Billing Profile'
+        end as "SubAccountType",
         currency as "BillingCurrency",
         billing_period_start_at as "BillingPeriodStart",
         billing_period_end_at as "BillingPeriodEnd",
@@ -102,15 +142,31 @@ focus as (
         coalesce(location, resource_location) as "RegionName",
         availability_zone as "AvailabilityZone",
         resource_id as "ResourceId",
+        -- The ARM resource type parsed from the id in staging ('microsoft.compute/virtualmachines'); ids that
+        -- are not ARM paths fall back to the resource provider that metered them.
+        case when resource_id is not null
+            then coalesce(resource_arm_type, lower(consumed_service), meter_category, 'unknown')
+        end as "ResourceType",
         coalesce(product_id, part_number, meter_id) as "SkuId",
         quantity as "PricingQuantity",
         unit_of_measure as "PricingUnit",
         case when charge_type is null or charge_type = 'Usage' then quantity end as "ConsumedQuantity",
         case when charge_type is null or charge_type = 'Usage' then unit_of_measure end as "ConsumedUnit",
-        case when commitment_type is not null then coalesce(benefit_id, reservation_id) end as "CommitmentDiscountId",
-        commitment_type as "CommitmentDiscountType",
-        case commitment_type when 'Reservation' then 'Usage' when 'Savings Plan' then 'Spend' end
-            as "CommitmentDiscountCategory",
+        -- Prices and costs in the pricing currency (see pricing_currency_focus above).
+        pricing_currency_focus as "PricingCurrency",
+        effective_cost_in_pricing_currency_focus as "PricingCurrencyEffectiveCost",
+        commitment_id as "CommitmentDiscountId",
+        case when commitment_id is not null then commitment_type end as "CommitmentDiscountType",
+        case when commitment_id is not null then
+            case commitment_type when 'Reservation' then 'Usage' when 'Savings Plan' then 'Spend' end
+        end as "CommitmentDiscountCategory",
+        -- Usage rows only (FOCUS): the amortized export's UnusedReservation / UnusedSavingsPlan rows are the
+        -- commitment's unused part; usage covered by it used it. Purchases and refunds carry no status.
+        case
+            when commitment_id is null then null
+            when charge_type in ('UnusedReservation', 'UnusedSavingsPlan') then 'Unused'
+            when charge_type is null or charge_type = 'Usage' then 'Used'
+        end as "CommitmentDiscountStatus",
         tags_json as "Tags",
         account_key as "x_AccountKey",
         cast(null as {{ dbt.type_string() }}) as "x_CostBasis",
@@ -123,7 +179,7 @@ focus as (
         export_schema as "x_ExportFormat",
         source_file as "x_SourceFile",
         source_run_id as "x_SourceRunId"
-    from commitments
+    from classified
 
 )
 

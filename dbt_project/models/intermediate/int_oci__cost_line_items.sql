@@ -2,67 +2,15 @@
 -- independently of the connector whose control totals the reconciliation compares us with) and the
 -- consumed quantity from the usage reports where one usage line matches one kept cost line.
 --
--- Corrections: a line whose referenceNo a correction (is_correction, backreference_no) points at is
--- REPLACED by that correction; with several corrections of one line the newest (object name, row)
--- wins. Scope: the same tenancy and billing month (a correction carries its line's usage interval).
+-- Corrections: macro oci_correction_ctes, the one rule for cost and usage reports (a corrected line is
+-- REPLACED by its newest correction, per tenancy and billing month); it adds drop_reason.
 with cost_lines as (
 
     select * from {{ ref('stg_oci__cost_line_items') }}
 
 ),
 
-corrections as (
-
-    select
-        account_key,
-        billing_period,
-        backreference_no as target_reference_no,
-        source_object,
-        source_row,
-        row_number() over (
-            partition by account_key, billing_period, backreference_no
-            order by source_object desc, source_row desc
-        ) as correction_rank
-    from cost_lines
-    where is_correction and backreference_no is not null
-
-),
-
-replaced as (
-
-    select distinct account_key, billing_period, target_reference_no
-    from corrections
-
-),
-
-losing as (
-
-    select account_key, billing_period, source_object, source_row
-    from corrections
-    where correction_rank > 1
-
-),
-
-classified as (
-
-    select
-        cost_lines.*,
-        case
-            when replaced.target_reference_no is not null then 'replaced_by_correction'
-            when losing.source_row is not null then 'superseded_correction'
-        end as drop_reason
-    from cost_lines
-    left join replaced
-        on cost_lines.account_key = replaced.account_key
-        and cost_lines.billing_period = replaced.billing_period
-        and cost_lines.reference_no = replaced.target_reference_no
-    left join losing
-        on cost_lines.account_key = losing.account_key
-        and cost_lines.billing_period = losing.billing_period
-        and cost_lines.source_object = losing.source_object
-        and cost_lines.source_row = losing.source_row
-
-),
+{{ oci_correction_ctes('cost_lines') }},
 
 -- Cost and usage reports share no line id. A usage line describes the same resource-hour as a cost
 -- line when tenancy, month, resource, compartment, service, region and interval agree; we take its
@@ -87,7 +35,7 @@ usage_by_key as (
         max(consumed_quantity) as consumed_quantity,
         max(consumed_quantity_units) as consumed_unit
     from {{ ref('int_oci__usage_line_items') }}
-    where resource_id is not null
+    where drop_reason is null and resource_id is not null
     group by account_key, billing_period, resource_id, compartment_id, service, region, usage_start_at, usage_end_at
 
 ),

@@ -6,6 +6,27 @@ with line_items as (
 
 ),
 
+-- The cost report names no tenancy, but OCI's root compartment IS the tenancy (its OCID is the tenancy
+-- OCID), so the root compartment's product/compartmentName is the tenancy's name. Taken from every line
+-- of the tenancy (any month, replaced lines too): a month without root-compartment charges still has it.
+tenancies as (
+
+    select tenant_id as tenancy_id, max(compartment_name) as tenancy_name
+    from {{ ref('int_oci__cost_line_items') }}
+    where compartment_id = tenant_id and compartment_name is not null
+    group by tenant_id
+
+),
+
+named as (
+
+    select line_items.*, tenancies.tenancy_name
+    from line_items
+    left join tenancies
+        on line_items.tenant_id = tenancies.tenancy_id
+
+),
+
 focus as (
 
     select
@@ -13,11 +34,15 @@ focus as (
         cast('Oracle' as {{ dbt.type_string() }}) as "PublisherName",
         cast('Oracle' as {{ dbt.type_string() }}) as "InvoiceIssuerName",
         tenant_id as "BillingAccountId",
-        cast(null as {{ dbt.type_string() }}) as "BillingAccountName",
+        -- The tenancy's name (root compartment, see `tenancies`), else its OCID. (The registry's display
+        -- name would be the next fallback, but the orchestration writes no OCI registry table yet.)
+        case when tenant_id is not null then coalesce(tenancy_name, tenant_id) end as "BillingAccountName",
+        case when tenant_id is not null then 'Tenancy' end as "BillingAccountType",
         -- OCI's unit of cost allocation below the tenancy is the compartment (the root compartment's
         -- OCID is the tenancy's own).
         compartment_id as "SubAccountId",
         compartment_name as "SubAccountName",
+        case when compartment_id is not null then 'Compartment' end as "SubAccountType",
         currency as "BillingCurrency",
         cast({{ dbt.concat(["billing_period", "'-01'"]) }} as {{ dbt.type_timestamp() }}) as "BillingPeriodStart",
         {{ dbt.dateadd('month', 1, "cast(" ~ dbt.concat(["billing_period", "'-01'"]) ~ " as " ~ dbt.type_timestamp() ~ ")") }}
@@ -29,7 +54,13 @@ focus as (
         my_cost as "BilledCost",
         -- OCI bills commitments (Universal Credits) as they are consumed: nothing to amortize.
         my_cost as "EffectiveCost",
-        cast(null as {{ dbt.type_numeric() }}) as "ListCost",
+        -- The cost report carries no list (public) price: cost/unitPrice is the rate the tenancy is charged
+        -- (its negotiated rate where it has one), cost/unitPriceOverage the rate of usage beyond a commitment,
+        -- and no column gives the discount between either and the public price. FOCUS allows no NULL ListCost,
+        -- so ListCost is the cost at the price the report does carry: ListCost = BilledCost = cost/myCost
+        -- (exact for pay-as-you-go tenancies, which pay list price; understated where a tenancy has negotiated
+        -- rates). Credits carry their billed amount, as FOCUS requires of charges unrelated to others.
+        my_cost as "ListCost",
         my_cost as "ContractedCost",
         case when my_cost < 0 then 'Credit' else 'Usage' end as "ChargeCategory",
         case when is_correction then 'Correction' end as "ChargeClass",
@@ -52,11 +83,24 @@ focus as (
         region as "RegionName",
         availability_domain as "AvailabilityZone",
         resource_id as "ResourceId",
+        -- An OCID names its resource type: ocid1.<type>.<realm>.[region].<unique id> ('instance', 'volume',
+        -- 'autonomousdatabase'). Ids that are not OCIDs fall back to the service.
+        case when resource_id is not null
+            then coalesce(
+                case when resource_id like 'ocid1.%' then nullif({{ dbt.split_part('resource_id', "'.'", 2) }}, '') end,
+                lower(service),
+                'unknown'
+            )
+        end as "ResourceType",
         sku_id as "SkuId",
         billed_quantity as "PricingQuantity",
         sku_unit_description as "PricingUnit",
         consumed_quantity as "ConsumedQuantity",
         consumed_unit as "ConsumedUnit",
+        -- cost/currencyCode is the currency the tenancy is priced and billed in: one currency for both, so
+        -- the PricingCurrency* columns repeat the billing-currency figures.
+        currency as "PricingCurrency",
+        my_cost as "PricingCurrencyEffectiveCost",
         cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountId",
         cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountType",
         cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountCategory",
@@ -72,7 +116,7 @@ focus as (
         cast('oci-cost-csv' as {{ dbt.type_string() }}) as "x_ExportFormat",
         source_file as "x_SourceFile",
         source_run_id as "x_SourceRunId"
-    from line_items
+    from named
 
 )
 

@@ -50,6 +50,15 @@ renamed as (
         -- categories
         x_dataset as dataset,
         x_schema as export_schema,
+        -- The agreement behind the billing account: from the id's shape first (an EA enrollment number is
+        -- all digits, an MCA billing account id '<guid>:<guid>_<yyyy-mm-dd>'), the detected header schema second.
+        case
+            when billing_account_id is null then null
+            when regexp_full_match(billing_account_id, '[0-9]+') then 'EA'
+            when billing_account_id like '%:%' then 'MCA'
+            when x_schema in ('ea', 'ea-legacy') then 'EA'
+            else 'MCA'
+        end as agreement,
         charge_type,
         pricing_model,
         frequency,
@@ -67,11 +76,28 @@ renamed as (
         availability_zone,
         unit_of_measure,
         billing_currency as currency,
+        -- MCA prices in a pricing currency (pricingCurrency, e.g. USD) and converts to the billing currency
+        -- with exchangeRatePricingToBilling; EA exports price in the billing currency and lack the column.
+        pricing_currency,
+        -- ARM type of the resource ('microsoft.compute/virtualmachines'; nested: '.../virtualmachines/extensions'):
+        -- the namespace after the last '/providers/' and every other segment after it (the rest are names).
+        case
+            when regexp_matches(resource_id, '(?i)/providers/[^/]+/[^/]+/[^/]+')
+                then lower(
+                    regexp_extract(resource_id, '(?i)^.*/providers/([^/]+)/', 1)
+                    || regexp_replace(
+                        regexp_extract(resource_id, '(?i)^.*/providers/[^/]+((/[^/]+/[^/]+)+)/?$', 1),
+                        '/([^/]+)/[^/]+', '/\1', 'g'
+                    )
+                )
+        end as resource_arm_type,
         tags_json,
 
         -- numerics (DECIMAL(38,18) from bronze)
         cost_in_billing_currency as cost,
+        cost_in_pricing_currency,
         payg_cost_in_billing_currency as payg_cost,
+        exchange_rate_pricing_to_billing,
         quantity,
         effective_price,
         unit_price,
