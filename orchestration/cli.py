@@ -90,6 +90,12 @@ def print_report(report: object) -> None:
                 [(a, c[:60], "PASS" if ok else "FAIL", (d or "")[:100]) for a, c, ok, d in report.checks],
             )
         )
+        # The table cuts details to fit; a failed check's detail is what the user acts on, so in full.
+        failed = [(a, c, d) for a, c, ok, d in report.checks if not ok]
+        if failed:
+            print("\nFailed checks")
+            for asset, check, detail in failed:
+                print(f"  - {asset} / {check}: {detail}")
     if report.failures:
         print("\nFailures")
         for failure in report.failures:
@@ -202,10 +208,8 @@ def cmd_registry(args: argparse.Namespace) -> int:
             ["key", "provider", "account_id", "role", "payer", "basis", "exports", "name"],
             [
                 (
-                    a.key, a.provider, a.account_id, a.role, a.payer or "-",
-                    a.cost_basis if a.role == "payer" else "-",
-                    ", ".join(f"{e.format}:{e.name}" for e in a.all_exports) or "-",
-                    a.display_name,
+                    a.key, a.provider, a.provider_account_id, a.account_role, a.parent_key or "-",
+                    a.cost_basis or "-", a.export_summary or "-", a.display_name,
                 )
                 for a in registry.accounts
             ],

@@ -75,8 +75,8 @@ def registry_accounts(context: dg.AssetExecutionContext, costlake: CostlakeResou
     accounts = dg.TableMetadataValue(
         records=[
             dg.TableRecord(
-                {"key": a.key, "provider": a.provider, "account_id": a.account_id, "role": a.role,
-                 "payer": a.payer or "", "name": a.display_name}
+                {"key": a.key, "provider": a.provider, "account_id": a.provider_account_id, "role": a.account_role,
+                 "payer": a.parent_key or "", "name": a.display_name}
             )
             for a in registry.accounts
         ],

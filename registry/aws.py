@@ -162,13 +162,24 @@ class AwsAccount(BaseAccount):
         return list(self.exports) if self.exports else ([self.export] if self.export else [])
 
     @property
-    def cost_basis(self) -> Literal["blended", "unblended"]:
-        """The payer's mpa rule: dedicated or no -> blended; shared or absent -> unblended."""
+    def cost_basis(self) -> Literal["blended", "unblended"] | None:
+        """A payer's mpa rule: dedicated or no -> blended; shared or absent -> unblended. A linked account
+        has none of its own (its rows are billed by its payer's rule): None."""
+        if self.role != "payer":
+            return None
         return "blended" if self.mpa in ("dedicated", "no") else "unblended"
 
     @property
-    def identity(self) -> tuple[str, str]:
-        return ("aws", self.account_id)
+    def account_role(self) -> str:
+        return self.role
+
+    @property
+    def parent_key(self) -> str | None:
+        return self.payer
+
+    @property
+    def export_summary(self) -> str | None:
+        return ", ".join(f"{e.format}:{e.name}" for e in self.all_exports) or None
 
     @property
     def is_billing_source(self) -> bool:

@@ -9,7 +9,7 @@ amortized), so an entry names both exports.
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -61,13 +61,6 @@ def parse_container_url(value: str) -> tuple[str, str, str]:
     if not _CONTAINER_NAME.match(container):
         raise ValueError(f"container name {container!r} must be 3-63 lowercase letters, digits and single '-'")
     return account_url, account, container
-
-
-class ExportLabel(NamedTuple):
-    """What listings show of an export: its dataset and name."""
-
-    format: str
-    name: str
 
 
 class AzureCredentials(Strict):
@@ -222,23 +215,14 @@ class AzureAccount(BaseAccount):
     def identity_field(self) -> str:
         return "billing_account_id"
 
-    # Generic fields the registry table, `costlake registry list` and the registry asset show for
-    # every entry (they were written for AWS entries): an Azure billing account is its own payer.
+    # An EA enrollment / MCA billing account is billed on its own: no parent entry, and both datasets are read.
     @property
-    def account_id(self) -> str:
-        return self.billing_account_id
-
-    @property
-    def role(self) -> str:
+    def account_role(self) -> str:
         return "billing"
 
     @property
-    def payer(self) -> str | None:
-        return None
-
-    @property
-    def all_exports(self) -> list[ExportLabel]:
-        return [ExportLabel("actual", self.exports.actual.name), ExportLabel("amortized", self.exports.amortized.name)]
+    def export_summary(self) -> str:
+        return ", ".join(f"{dataset}:{export.name}" for dataset, export in self.export_of.items())
 
     @property
     def export_of(self) -> dict[str, AzureExport]:

@@ -70,13 +70,44 @@ class BaseAccount(Strict):
     def display_name(self) -> str:
         return self.name or self.key
 
+    # What listings show of any entry (`costlake registry list`, the registry asset, the registry tables),
+    # whatever its provider. Each provider model answers them from its own fields.
+
     @property
-    def identity(self) -> tuple[str, str]:
-        """(provider, provider-side id): no two entries may register the same one."""
+    def provider_account_id(self) -> str:
+        """The id the provider bills under: an AWS 12-digit account id, an Azure billing account id, a GCP
+        billing account id, an OCI tenancy OCID (the value of the provider's ``identity_field``)."""
+        return str(getattr(self, self.identity_field))
+
+    @property
+    def account_role(self) -> str:
+        """What the entry is to its provider's billing: 'payer' / 'linked' for AWS, 'billing', 'tenancy', ..."""
         raise NotImplementedError
 
     @property
+    def parent_key(self) -> str | None:
+        """The key of the registry entry this one is billed through (an AWS linked account's payer), else None."""
+        return None
+
+    @property
+    def export_summary(self) -> str | None:
+        """The entry's exports in one short line ('<kind>:<name>, ...'), or None when it names none."""
+        return None
+
+    @property
+    def cost_basis(self) -> str | None:
+        """Which of the provider's cost figures BilledCost is, where the registry decides it (an AWS payer's
+        blended / unblended); None otherwise."""
+        return None
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(provider, provider-side id): no two entries may register the same one."""
+        return (self.provider, self.provider_account_id)
+
+    @property
     def identity_field(self) -> str:
+        """The name of the entry's field that holds the provider-side id."""
         return "account_id"
 
     @property

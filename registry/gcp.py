@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -26,13 +26,6 @@ DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 TABLE = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 
 GcpTable = Literal["standard", "detailed"]
-
-
-class ExportLabel(NamedTuple):
-    """What listings show of an export: its dataset and table name."""
-
-    format: str
-    name: str
 
 
 class GcpCredentials(Strict):
@@ -186,27 +179,14 @@ class GcpAccount(BaseAccount):
         return f"{self.project_id}.{self.dataset}.{self.table_name(table)}"
 
     @property
-    def identity(self) -> tuple[str, str]:
-        return ("gcp", self.billing_account_id)
-
-    @property
     def identity_field(self) -> str:
         return "billing_account_id"
 
-    # Generic fields the registry asset and `costlake registry list` show for every entry (they were
-    # written for AWS entries): a Cloud Billing account is its own payer.
+    # A Cloud Billing account is billed on its own (no parent entry); its exports are the tables read.
     @property
-    def account_id(self) -> str:
-        return self.billing_account_id
-
-    @property
-    def role(self) -> str:
+    def account_role(self) -> str:
         return "billing"
 
     @property
-    def payer(self) -> str | None:
-        return None
-
-    @property
-    def all_exports(self) -> list[ExportLabel]:
-        return [ExportLabel(table, self.table_name(table)) for table in self.tables]
+    def export_summary(self) -> str:
+        return ", ".join(f"{table}:{self.table_name(table)}" for table in self.tables)

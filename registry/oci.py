@@ -166,27 +166,11 @@ class OciAccount(BaseAccount):
         return self.bucket is not None
 
     @property
-    def identity(self) -> tuple[str, str]:
-        return ("oci", self.tenancy_ocid)
-
-    @property
     def identity_field(self) -> str:
         return "tenancy_ocid"
 
-    # The registry asset and `costlake registry list` print every entry's account_id / role / payer /
-    # exports; a tenancy answers with its OCID and no AWS-style payer.
+    # A tenancy is billed on its own (no parent entry). Oracle writes its reports itself: there is no
+    # export the customer configured and named, so export_summary stays None.
     @property
-    def account_id(self) -> str:
-        return self.tenancy_ocid
-
-    @property
-    def role(self) -> str:
+    def account_role(self) -> str:
         return "tenancy"
-
-    @property
-    def payer(self) -> str | None:
-        return None
-
-    @property
-    def all_exports(self) -> list[object]:
-        return []

@@ -34,6 +34,7 @@ from connectors.aws.columns import (
     tag_key_from_column,
 )
 from connectors.aws.manifest import ExportRun
+from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.records import ControlTotal, LoadRecord, publish, read_record, record_path_for
 from connectors.storage import ObjectStore
@@ -48,26 +49,6 @@ class _SourceFile:
     described: str
     local: Path
     kind: str  # csv | parquet
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def connect(memory_limit: str = "2GB", threads: int = 2, temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = {_literal(memory_limit)}")
-    con.execute(f"SET threads = {int(threads)}")
-    # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
-    con.execute("SET preserve_insertion_order = false")
-    if temp_dir is not None:
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {_literal(str(temp_dir))}")
-    return con
 
 
 def _fetch_files(store: ObjectStore, run: ExportRun, scratch: Path) -> list[_SourceFile]:
@@ -120,18 +101,18 @@ def _unzip(path: Path, described: str, scratch: Path) -> Path:
 
 
 def _csv_reader(paths: Sequence[Path]) -> str:
-    listing = "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+    listing = "[" + ", ".join(sql_literal(str(p)) for p in paths) + "]"
     # all_varchar: ids keep their leading zeros and costs keep every digit until we cast them to DECIMAL.
     # null_padding: real exports have rows with fewer fields than the header; their missing trailing
     # cells read as NULL (vs '' for a present empty cell), so we can count them.
     return (
         f"read_csv({listing}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-        f"null_padding = true, nullstr = {_literal(_NULL_MARKER)}, union_by_name = true, filename = true)"
+        f"null_padding = true, nullstr = {sql_literal(_NULL_MARKER)}, union_by_name = true, filename = true)"
     )
 
 
 def _parquet_reader(paths: Sequence[Path]) -> str:
-    listing = "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+    listing = "[" + ", ".join(sql_literal(str(p)) for p in paths) + "]"
     return f"read_parquet({listing}, union_by_name = true, filename = true)"
 
 
@@ -150,7 +131,7 @@ def _read_failure(described: str, error: Exception) -> str:
 
 
 def _value_expr(column: str, source_type: str, target: BronzeColumn) -> str:
-    ref = _quote(column)
+    ref = quote_identifier(column)
     kind = sql_type(target)
     if is_decimal(target):
         if source_type.startswith(("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT")):
@@ -166,7 +147,7 @@ def _value_expr(column: str, source_type: str, target: BronzeColumn) -> str:
 
 
 def _map_expr(map_column: str, key: str) -> str:
-    return f"NULLIF(TRIM(CAST(element_at({_quote(map_column)}, {_literal(key)})[1] AS VARCHAR)), '')"
+    return f"NULLIF(TRIM(CAST(element_at({quote_identifier(map_column)}, {sql_literal(key)})[1] AS VARCHAR)), '')"
 
 
 def _tags_expr(columns: dict[str, str]) -> str:
@@ -174,7 +155,7 @@ def _tags_expr(columns: dict[str, str]) -> str:
     for raw, source_type in columns.items():
         key = tag_key_from_column(raw)
         if key is not None and not source_type.startswith("MAP"):
-            entries.append(f"struct_pack(k := {_literal(key)}, v := CAST({_quote(raw)} AS VARCHAR))")
+            entries.append(f"struct_pack(k := {sql_literal(key)}, v := CAST({quote_identifier(raw)} AS VARCHAR))")
     parts: list[str] = []
     if entries:
         parts.append("[" + ", ".join(entries) + "]")
@@ -223,7 +204,7 @@ def _project(columns: dict[str, str]) -> _Projection:
             expression = f"CAST(NULL AS {sql_type(target)})"
         expressions[target.name] = expression
     expressions["resource_tags_json"] = _tags_expr(columns)
-    operations = ", ".join(_literal(op) for op in SPLIT_COST_ALLOCATION_OPERATIONS)
+    operations = ", ".join(sql_literal(op) for op in SPLIT_COST_ALLOCATION_OPERATIONS)
     expressions["x_is_split_allocation"] = f"coalesce(({expressions['line_item_operation']}) IN ({operations}), false)"
     return _Projection(expressions, missing)
 
@@ -256,9 +237,9 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], 
                 continue
             try:
                 hit = con.execute(
-                    f"SELECT n, raw FROM (SELECT row_number() OVER () AS n, CAST({_quote(raw)} AS VARCHAR) AS raw, "
+                    f"SELECT n, raw FROM (SELECT row_number() OVER () AS n, CAST({quote_identifier(raw)} AS VARCHAR) AS raw, "
                     f"{probe} AS value FROM {reader}) WHERE value IS NULL AND NULLIF(TRIM(raw), '') IS NOT NULL "
-                    f"AND raw <> {_literal(_NULL_MARKER)} LIMIT 1"
+                    f"AND raw <> {sql_literal(_NULL_MARKER)} LIMIT 1"
                 ).fetchone()
             except duckdb.Error:
                 continue
@@ -316,7 +297,8 @@ def load_run(
     files = _fetch_files(store, run, scratch)
     bronze_path.parent.mkdir(parents=True, exist_ok=True)
     temp_bronze = bronze_path.with_name(f".tmp-{uuid.uuid4().hex}-{bronze_path.name}")
-    con = connect(memory_limit, threads, scratch / "duckdb-tmp")
+    # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
+    con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads, preserve_insertion_order=False)
     try:
         record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze)
         publish(temp_bronze, bronze_path, record)
@@ -355,22 +337,22 @@ def _load(
     reader = _csv_reader(paths) if kind == "csv" else _parquet_reader(paths)
     columns = _describe(con, reader, manifest)
     projection = _project(columns)
-    file_names = " ".join(f"WHEN {_literal(str(f.local))} THEN {_literal(f.described)}" for f in files)
+    file_names = " ".join(f"WHEN {sql_literal(str(f.local))} THEN {sql_literal(f.described)}" for f in files)
     lineage = {
-        "x_account_key": _literal(payer_key),
-        "x_billing_period": _literal(run.billing_period),
-        "x_export_format": _literal(run.format),
-        "x_export_name": _literal(export_name),
-        "x_source_run_id": _literal(run.run_id),
+        "x_account_key": sql_literal(payer_key),
+        "x_billing_period": sql_literal(run.billing_period),
+        "x_export_format": sql_literal(run.format),
+        "x_export_name": sql_literal(export_name),
+        "x_source_run_id": sql_literal(run.run_id),
         "x_source_file": f"CASE filename {file_names} END",
     }
     expressions = {**projection.expressions, **lineage}
     # Column order is the bronze schema's (see empty_bronze_select), whatever the source's order.
     ordered = [c.name for c in BRONZE_COLUMNS] + [name for name, _ in LINEAGE_COLUMNS]
-    select = ",\n  ".join(f"{expressions[name]} AS {_quote(name)}" for name in ordered)
+    select = ",\n  ".join(f"{expressions[name]} AS {quote_identifier(name)}" for name in ordered)
     try:
         con.execute(
-            f"COPY (SELECT {select} FROM {reader}) TO {_literal(str(temp_bronze))} "
+            f"COPY (SELECT {select} FROM {reader}) TO {sql_literal(str(temp_bronze))} "
             "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
         totals_rows = con.execute(
@@ -391,7 +373,7 @@ def _load(
             """
         ).fetchall()
         ragged = _count_ragged(con, files) if kind == "csv" else 0
-        bronze_rows = con.execute(f"SELECT count(*) FROM read_parquet({_literal(str(temp_bronze))})").fetchone()
+        bronze_rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(temp_bronze))})").fetchone()
     except duckdb.ConversionException as error:
         where = _locate_bad_value(con, files, columns)
         raise ExportFormatError(
@@ -458,20 +440,20 @@ def _count_ragged(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> i
         columns = list(_describe(con, reader, source.described))
         if not columns:
             continue
-        last = _quote(columns[-1])
+        last = quote_identifier(columns[-1])
         row = con.execute(f"SELECT count(*) FROM {reader} WHERE {last} IS NULL").fetchone()
         ragged += int(row[0]) if row else 0
     return ragged
 
 
 def _write_empty(con: duckdb.DuckDBPyConnection, target: Path) -> None:
-    con.execute(f"COPY ({empty_bronze_select()}) TO {_literal(str(target))} (FORMAT parquet)")
+    con.execute(f"COPY ({empty_bronze_select()}) TO {sql_literal(str(target))} (FORMAT parquet)")
 
 
 def empty_bronze_select() -> str:
     """A zero-row SELECT with the full bronze schema (used for empty exports and the schema stub dbt globs)."""
-    parts = [f"CAST(NULL AS {sql_type(c)}) AS {_quote(c.name)}" for c in BRONZE_COLUMNS]
-    parts += [f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in LINEAGE_COLUMNS]
+    parts = [f"CAST(NULL AS {sql_type(c)}) AS {quote_identifier(c.name)}" for c in BRONZE_COLUMNS]
+    parts += [f"CAST(NULL AS {t}) AS {quote_identifier(n)}" for n, t in LINEAGE_COLUMNS]
     return "SELECT " + ", ".join(parts) + " WHERE false"
 
 

@@ -34,6 +34,7 @@ from connectors.azure.columns import (
     looks_like_focus,
 )
 from connectors.azure.manifest import ExportRun
+from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.records import ControlTotal, LoadRecord
 from connectors.storage import ObjectStore
@@ -59,28 +60,8 @@ class LoadedDataset:
     record: LoadRecord
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def connect(memory_limit: str = "2GB", threads: int = 2, temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = {_literal(memory_limit)}")
-    con.execute(f"SET threads = {int(threads)}")
-    # Insertion order is kept (DuckDB's default) so row numbers are the files' line order: error
-    # messages name real lines and x_source_line points back into the export.
-    if temp_dir is not None:
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {_literal(str(temp_dir))}")
-    return con
-
-
 def reader_sql(source: SourceFile) -> str:
-    path = _literal(str(source.local))
+    path = sql_literal(str(source.local))
     if source.kind == "parquet":
         return f"read_parquet([{path}])"
     # all_varchar: ids keep leading zeros and costs every digit until cast to DECIMAL on purpose.
@@ -175,14 +156,14 @@ def detect(source: SourceFile, columns: dict[str, str]) -> DetectedSchema:
 
 
 def _text(raw: str, source_type: str = "VARCHAR") -> str:
-    ref = _quote(raw) if source_type == "VARCHAR" else f"CAST({_quote(raw)} AS VARCHAR)"
+    ref = quote_identifier(raw) if source_type == "VARCHAR" else f"CAST({quote_identifier(raw)} AS VARCHAR)"
     return f"NULLIF(TRIM({ref}), '')"
 
 
 def _typed(raw: str, source_type: str, column: AzureColumn) -> tuple[str, bool]:
     """(SQL for one typed bronze column, whether it parses text): a value that does not parse yields NULL
     here; the totals pass finds and reports it before anything is published."""
-    ref = _quote(raw)
+    ref = quote_identifier(raw)
     if column.type == "DATE":
         if source_type.startswith(("DATE", "TIMESTAMP")):
             return f"CAST({ref} AS DATE)", False
@@ -205,7 +186,7 @@ class Projection:
 
     def text_counts(self) -> str:
         """SQL columns marking a present text cell per parsed column (counted against bronze's non-NULLs)."""
-        return "".join(f", {text} IS NOT NULL AS {_quote('t__' + column.name)}" for _, column, _, text in self.checks)
+        return "".join(f", {text} IS NOT NULL AS {quote_identifier('t__' + column.name)}" for _, column, _, text in self.checks)
 
 
 def project(schema: DetectedSchema, columns: dict[str, str], billing_account_id: str) -> Projection:
@@ -221,7 +202,7 @@ def project(schema: DetectedSchema, columns: dict[str, str], billing_account_id:
             expressions[column.name], parsed = _typed(raw, columns[raw], column)
             if parsed:
                 checks.append((raw, column, expressions[column.name], _text(raw, columns[raw])))
-    registry_id = _literal(billing_account_id)
+    registry_id = sql_literal(billing_account_id)
     # Older exports (pay-as-you-go usage details) have no billing account column: the registry says whose it is.
     expressions["billing_account_id"] = f"coalesce({expressions['billing_account_id']}, {registry_id})"
     # GUIDs are case-insensitive and Azure writes the same subscription in both cases; lowercase keeps one key.
@@ -246,7 +227,7 @@ def _bad_value_message(con: duckdb.DuckDBPyConnection, source: SourceFile, proje
     raw, column, typed, text = next(check for check in projection.checks if check[1].name == column_name)
     numbered = f"(SELECT *, row_number() OVER () AS __line FROM {reader_sql(source)})"
     hit = con.execute(
-        f"SELECT __line, CAST({_quote(raw)} AS VARCHAR) FROM {numbered} WHERE ({typed}) IS NULL AND {text} IS NOT NULL "
+        f"SELECT __line, CAST({quote_identifier(raw)} AS VARCHAR) FROM {numbered} WHERE ({typed}) IS NULL AND {text} IS NOT NULL "
         "ORDER BY __line LIMIT 1"
     ).fetchone()
     line, value = hit if hit else (0, None)
@@ -261,14 +242,14 @@ def _bad_value_message(con: duckdb.DuckDBPyConnection, source: SourceFile, proje
 def _bronze_select(source: SourceFile, projection: Projection, lineage: dict[str, str]) -> str:
     expressions = {**projection.expressions, **lineage}
     ordered = [c.name for c in BRONZE_COLUMNS] + [name for name, _ in DERIVED_COLUMNS]
-    select = ",\n  ".join(f"{expressions[name]} AS {_quote(name)}" for name in ordered)
+    select = ",\n  ".join(f"{expressions[name]} AS {quote_identifier(name)}" for name in ordered)
     return f"SELECT {select} FROM (SELECT *, row_number() OVER () AS __line FROM {reader_sql(source)})"
 
 
 def empty_bronze_select() -> str:
     """A zero-row SELECT with the full bronze schema (empty exports and the schema stub dbt globs)."""
-    parts = [f"CAST(NULL AS {c.type}) AS {_quote(c.name)}" for c in BRONZE_COLUMNS]
-    parts += [f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in DERIVED_COLUMNS]
+    parts = [f"CAST(NULL AS {c.type}) AS {quote_identifier(c.name)}" for c in BRONZE_COLUMNS]
+    parts += [f"CAST(NULL AS {t}) AS {quote_identifier(n)}" for n, t in DERIVED_COLUMNS]
     return "SELECT " + ", ".join(parts) + " WHERE false"
 
 
@@ -289,7 +270,9 @@ def load_dataset(
     files = fetch_files(store, run, scratch)
     bronze_path.parent.mkdir(parents=True, exist_ok=True)
     temp_bronze = bronze_path.with_name(f".tmp-{uuid.uuid4().hex}-{bronze_path.name}")
-    con = connect(memory_limit, threads, scratch / "duckdb-tmp")
+    # Insertion order is kept (DuckDB's default) so row numbers are the files' line order: error
+    # messages name real lines and x_source_line points back into the export.
+    con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads)
     try:
         record = _load(con, run, files, source_key, billing_account_id, bronze_path, temp_bronze)
     except BaseException:
@@ -321,7 +304,7 @@ def _load(
     if len(files) > len(readable):
         notes.append(f"{len(files) - len(readable)} empty (0-byte) blob(s) read as zero rows")
     if not parts:
-        con.execute(f"COPY ({empty_bronze_select()}) TO {_literal(str(temp_bronze))} (FORMAT parquet)")
+        con.execute(f"COPY ({empty_bronze_select()}) TO {sql_literal(str(temp_bronze))} (FORMAT parquet)")
         notes.append("no data rows: an empty export (zero cost)")
         return _record(run, source_key, label, [f.described for f in files], 0, [], bronze_path, {}, notes)
 
@@ -329,31 +312,31 @@ def _load(
     totals_selects = []
     for source, schema, projection in parts:
         lineage = {
-            "x_account_key": _literal(source_key),
-            "x_billing_period": _literal(run.billing_period),
-            "x_dataset": _literal(run.dataset),
-            "x_schema": _literal(schema.label),
-            "x_export_name": _literal(run.export_name),
-            "x_source_run_id": _literal(run.run_id),
-            "x_source_file": _literal(source.described),
+            "x_account_key": sql_literal(source_key),
+            "x_billing_period": sql_literal(run.billing_period),
+            "x_dataset": sql_literal(run.dataset),
+            "x_schema": sql_literal(schema.label),
+            "x_export_name": sql_literal(run.export_name),
+            "x_source_run_id": sql_literal(run.run_id),
+            "x_source_file": sql_literal(source.described),
             "x_source_line": "__line",
         }
         selects.append(_bronze_select(source, projection, lineage))
         e = projection.expressions
         totals_selects.append(
-            f"SELECT {_literal(source.key)} AS blob, {e['sub_account_id']} AS sub_account, {e['billing_currency']} AS currency, "
+            f"SELECT {sql_literal(source.key)} AS blob, {e['sub_account_id']} AS sub_account, {e['billing_currency']} AS currency, "
             f"{e['billing_account_id']} AS billing_account, {e['cost_in_billing_currency']} AS cost, "
             f"({e['tags']} IS NOT NULL AND ({e['tags_json']}) IS NULL AND {e['tags']} <> '{{}}') AS bad_tags"
             f"{projection.text_counts()} FROM {reader_sql(source)}"
         )
     try:
         con.execute(
-            f"COPY ({' UNION ALL BY NAME '.join(selects)}) TO {_literal(str(temp_bronze))} "
+            f"COPY ({' UNION ALL BY NAME '.join(selects)}) TO {sql_literal(str(temp_bronze))} "
             "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
         # The export's own totals, from the raw files in one pass (not from the bronze just written).
         checked = sorted({column.name for _, _, p in parts for _, column, _, _ in p.checks})
-        counted = "".join(f", count(*) FILTER (WHERE {_quote('t__' + name)})" for name in checked)
+        counted = "".join(f", count(*) FILTER (WHERE {quote_identifier('t__' + name)})" for name in checked)
         grouped = con.execute(
             f"""SELECT blob, sub_account, currency, billing_account, count(*), coalesce(sum(cost), 0),
                        count(*) FILTER (WHERE cost IS NULL), count(*) FILTER (WHERE bad_tags){counted}
@@ -369,15 +352,15 @@ def _load(
         described = {source.described: source.key for source, _, _ in parts}
         if checked:
             for file, *counts in con.execute(
-                f"SELECT x_source_file{''.join(f', count({_quote(n)})' for n in checked)} "
-                f"FROM read_parquet({_literal(str(temp_bronze))}) GROUP BY ALL"
+                f"SELECT x_source_file{''.join(f', count({quote_identifier(n)})' for n in checked)} "
+                f"FROM read_parquet({sql_literal(str(temp_bronze))}) GROUP BY ALL"
             ).fetchall():
                 for name, count in zip(checked, counts, strict=True):
                     blob = described[file]
                     if present.get((blob, name), 0) != int(count):
                         source, _, projection = next(part for part in parts if part[0].key == blob)
                         raise ExportFormatError(_bad_value_message(con, source, projection, name))
-        [(bronze_rows,)] = con.execute(f"SELECT count(*) FROM read_parquet({_literal(str(temp_bronze))})").fetchall()
+        [(bronze_rows,)] = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(temp_bronze))})").fetchall()
     except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
         raise  # our SQL is wrong, not the file: let the bug surface as one
     except duckdb.Error as error:

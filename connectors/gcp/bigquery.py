@@ -22,9 +22,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.duckdb_util import sql_literal
 from connectors.errors import ExportAccessError, ExportError, ExportFormatError, ExportNotFoundError
 from connectors.gcp.loader import WireSource, billing_period_bounds, invoice_month
-from connectors.gcp.schema import WIRE_FIELDS, literal
+from connectors.gcp.schema import WIRE_FIELDS
 from connectors.gcp.wire import Shape, find_bad_value, find_first, shape_from_arrow, wire_select
 from registry.gcp import GcpAccount, GcpTable
 
@@ -248,8 +249,8 @@ class BigQueryExport:
         return self._wire_source(raw, shape, count, notes)
 
     def _wire_source(self, raw: Path, shape: Shape, count: int, notes: list[str]) -> WireSource:
-        reader = f"read_parquet({literal(str(raw))})"
-        positioned = (f"(SELECT file_row_number + 1 AS x_n, * FROM read_parquet({literal(str(raw))}, "
+        reader = f"read_parquet({sql_literal(str(raw))})"
+        positioned = (f"(SELECT file_row_number + 1 AS x_n, * FROM read_parquet({sql_literal(str(raw))}, "
                       "file_row_number = true)) AS src")
 
         def describe(con: duckdb.DuckDBPyConnection, position: int) -> str:
@@ -274,7 +275,7 @@ class BigQueryExport:
             position, name, value, what = bad
             return f"{describe(con, position)}: {name}: cannot read {value!r} as {what}"
 
-        return WireSource(wire_select(shape, reader, literal(self.table_path)), "bigquery", self.table_path,
+        return WireSource(wire_select(shape, reader, sql_literal(self.table_path)), "bigquery", self.table_path,
                           locate, explain, files=(self.table_path,), rows_read=count, notes=tuple(notes))
 
     def billing_periods(self, from_month: str | None) -> list[str]:

@@ -33,14 +33,14 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from connectors import duckdb_util
+from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError
 from connectors.gcp.schema import (
     BRONZE_COLUMNS,
     CREDIT_TYPE_COLUMNS,
     MONEY,
     WIRE_FIELDS,
-    literal,
-    quote,
 )
 from connectors.records import ControlTotal, LoadRecord, publish, read_record
 from registry.base import month_start
@@ -53,16 +53,14 @@ COMMITMENT_CREDIT_TYPES = ("COMMITTED_USAGE_DISCOUNT", "COMMITTED_USAGE_DISCOUNT
 
 
 def connect(temp_dir: Path | None = None, memory_limit: str = "2GB", threads: int = 2) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = {literal(memory_limit)}")
-    con.execute(f"SET threads = {int(threads)}")
-    # Timestamps are UTC everywhere in bronze; a TIMESTAMPTZ cast to TIMESTAMP must give UTC wall time.
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET preserve_insertion_order = false")
-    if temp_dir is not None:
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
-    return con
+    """The shared reader connection with the GCP loader's session settings."""
+    return duckdb_util.connect(
+        temp_dir, memory_limit=memory_limit, threads=threads,
+        # Timestamps are UTC everywhere in bronze; a TIMESTAMPTZ cast to TIMESTAMP must give UTC wall time.
+        timezone="UTC",
+        # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
+        preserve_insertion_order=False,
+    )
 
 
 def invoice_month(billing_period: str) -> str:
@@ -136,13 +134,13 @@ def newest_export_time(record: LoadRecord) -> datetime | None:
 
 
 def _current_schema(con: duckdb.DuckDBPyConnection, bronze_path: Path) -> bool:
-    found = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(bronze_path))})").fetchall()
+    found = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(bronze_path))})").fetchall()
     return [(row[0], row[1]) for row in found] == list(BRONZE_COLUMNS)
 
 
 def watermark(con: duckdb.DuckDBPyConnection, bronze_path: Path) -> datetime | None:
     """The newest export_time in a month's bronze file (Parquet statistics make this cheap)."""
-    row = con.execute(f"SELECT max(export_time) FROM read_parquet({literal(str(bronze_path))})").fetchone()
+    row = con.execute(f"SELECT max(export_time) FROM read_parquet({sql_literal(str(bronze_path))})").fetchone()
     return row[0] if row else None
 
 
@@ -161,10 +159,10 @@ def run_wire(con: duckdb.DuckDBPyConnection, sql: str, source: WireSource, param
 
 
 def month_filter(billing_period: str, cutoff: datetime | None) -> str:
-    condition = f"invoice_month = {literal(invoice_month(billing_period))}"
+    condition = f"invoice_month = {sql_literal(invoice_month(billing_period))}"
     if cutoff is not None:
         # A row without export_time is damaged, not old: keep it in sight so the checks reject it.
-        condition += f" AND (export_time > TIMESTAMP {literal(cutoff.isoformat(sep=' '))} OR export_time IS NULL)"
+        condition += f" AND (export_time > TIMESTAMP {sql_literal(cutoff.isoformat(sep=' '))} OR export_time IS NULL)"
     return condition
 
 
@@ -180,7 +178,7 @@ def data_checks(billing_account_id: str) -> list[tuple[str, str]]:
         ("len(list_filter(credits, lambda c: c.currency IS NOT NULL AND c.currency <> currency)) > 0",
          "a credit is in another currency than its row; BigQuery credits are always in the row's currency, "
          "so this copy of the export mixes currencies, and costlake never adds amounts across currencies"),
-        (f"billing_account_id IS NOT NULL AND upper(billing_account_id) <> {literal(billing_account_id)}",
+        (f"billing_account_id IS NOT NULL AND upper(billing_account_id) <> {sql_literal(billing_account_id)}",
          f"the row belongs to another billing account than the registered {billing_account_id}; check "
          "'billing_account_id', 'dataset' and the table names in the registry"),
     ]
@@ -204,7 +202,7 @@ def _credit_sum(condition: str | None) -> str:
 
 
 def _types(types: Sequence[str]) -> str:
-    return ", ".join(literal(t) for t in types)
+    return ", ".join(sql_literal(t) for t in types)
 
 
 def new_rows_select(filtered_sql: str, target: MonthTarget, loaded_at: datetime) -> str:
@@ -219,7 +217,7 @@ def new_rows_select(filtered_sql: str, target: MonthTarget, loaded_at: datetime)
         f"AND list_position(list_transform({labels}, lambda x: x.key), e.key) = i)"
     )
     wire_names = [f.name for f in WIRE_FIELDS]
-    expressions: dict[str, str] = {f.name: quote(f.name) for f in WIRE_FIELDS if f.kind not in ("labels", "credits")}
+    expressions: dict[str, str] = {f.name: quote_identifier(f.name) for f in WIRE_FIELDS if f.kind not in ("labels", "credits")}
     expressions.update(
         {
             "credits_json": "CAST(to_json(credits) AS VARCHAR)",
@@ -238,23 +236,23 @@ def new_rows_select(filtered_sql: str, target: MonthTarget, loaded_at: datetime)
                 "regexp_extract(resource_global_name, '^//([^/]+)/', 1) || '/' || "
                 "regexp_extract(resource_global_name, '/([^/]+)/[^/]+$', 1) END"
             ),
-            "x_billing_period_start": f"TIMESTAMP {literal(start.isoformat(sep=' '))}",
-            "x_billing_period_end": f"TIMESTAMP {literal(end.isoformat(sep=' '))}",
+            "x_billing_period_start": f"TIMESTAMP {sql_literal(start.isoformat(sep=' '))}",
+            "x_billing_period_end": f"TIMESTAMP {sql_literal(end.isoformat(sep=' '))}",
             "x_row_hash": "md5(CAST(to_json(struct_pack("
-            + ", ".join(f"{quote(n)} := {quote(n)}" for n in wire_names) + ")) AS VARCHAR))",
-            "x_account_key": literal(target.source_key),
-            "x_billing_account_id": literal(target.billing_account_id),
-            "x_billing_account_name": literal(target.billing_account_name),
-            "x_dataset": literal(target.dataset),
-            "x_billing_period": literal(target.billing_period),
-            "x_export_name": literal(target.export_name),
-            "x_source_format": literal(target.source_format),
+            + ", ".join(f"{quote_identifier(n)} := {quote_identifier(n)}" for n in wire_names) + ")) AS VARCHAR))",
+            "x_account_key": sql_literal(target.source_key),
+            "x_billing_account_id": sql_literal(target.billing_account_id),
+            "x_billing_account_name": sql_literal(target.billing_account_name),
+            "x_dataset": sql_literal(target.dataset),
+            "x_billing_period": sql_literal(target.billing_period),
+            "x_export_name": sql_literal(target.export_name),
+            "x_source_format": sql_literal(target.source_format),
             "x_source_run_id": "CAST(NULL AS VARCHAR)",
             "x_source_file": "x_source_file",
-            "x_first_loaded_at": f"TIMESTAMP {literal(loaded_at.isoformat(sep=' '))}",
+            "x_first_loaded_at": f"TIMESTAMP {sql_literal(loaded_at.isoformat(sep=' '))}",
         }
     )
-    select = ",\n  ".join(f"CAST({expressions[n]} AS {t}) AS {quote(n)}" for n, t in BRONZE_COLUMNS)
+    select = ",\n  ".join(f"CAST({expressions[n]} AS {t}) AS {quote_identifier(n)}" for n, t in BRONZE_COLUMNS)
     return f"SELECT {select}\nFROM ({filtered_sql})"
 
 
@@ -319,7 +317,7 @@ def _merge(
     new_totals = _totals(
         run_wire(
             con,
-            f"""SELECT {SUB_ACCOUNT.format(billing_account=literal(target.billing_account_id))}, currency, count(*),
+            f"""SELECT {SUB_ACCOUNT.format(billing_account=sql_literal(target.billing_account_id))}, currency, count(*),
                        coalesce(sum(cost), 0), coalesce(sum(list_sum(list_transform(credits, lambda c: c.amount))), 0)
                 FROM ({filtered}) GROUP BY ALL""",
             source,
@@ -334,7 +332,7 @@ def _merge(
     scratch.mkdir(parents=True, exist_ok=True)
     new_file = scratch / f"new-{uuid.uuid4().hex}.parquet"
     loaded_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    run_wire(con, f"COPY ({new_rows_select(filtered, target, loaded_at)}) TO {literal(str(new_file))} (FORMAT parquet)", source)
+    run_wire(con, f"COPY ({new_rows_select(filtered, target, loaded_at)}) TO {sql_literal(str(new_file))} (FORMAT parquet)", source)
     try:
         return _write(con, target, source, previous, cutoff, new_file, new_totals, rows_read, note)
     finally:
@@ -352,13 +350,13 @@ def _write(
     rows_read: int,
     note: str | None,
 ) -> MonthResult | None:
-    new = f"read_parquet({literal(str(new_file))})"
+    new = f"read_parquet({sql_literal(str(new_file))})"
     counters = {"rows_read": rows_read, "rows_new": rows_read, "rows_reread": 0, "rows_kept": 0}
     kept_sql = None
     kept_totals: dict[tuple[str, str], tuple[int, Decimal, Decimal]] = {}
     if previous is not None and cutoff is not None:
-        old = f"read_parquet({literal(str(target.bronze_path))})"
-        at_cutoff = f"TIMESTAMP {literal(cutoff.isoformat(sep=' '))}"
+        old = f"read_parquet({sql_literal(str(target.bronze_path))})"
+        at_cutoff = f"TIMESTAMP {sql_literal(cutoff.isoformat(sep=' '))}"
         lost, added, reread = con.execute(
             f"""
             WITH o AS (SELECT x_row_hash AS h, count(*) AS c FROM {old} WHERE export_time > {at_cutoff} GROUP BY 1),
@@ -393,16 +391,16 @@ def _write(
     counters.update(target.counters)
 
     # Every row of the file names the load that wrote it, and the account's current registry name.
-    stamped = {"x_source_run_id": literal(run_id), "x_billing_account_name": literal(target.billing_account_name)}
-    columns = ", ".join(f"{stamped[n]} AS {quote(n)}" if n in stamped else quote(n) for n, _ in BRONZE_COLUMNS)
+    stamped = {"x_source_run_id": sql_literal(run_id), "x_billing_account_name": sql_literal(target.billing_account_name)}
+    columns = ", ".join(f"{stamped[n]} AS {quote_identifier(n)}" if n in stamped else quote_identifier(n) for n, _ in BRONZE_COLUMNS)
     union = f"SELECT {columns} FROM {new}" + (f" UNION ALL SELECT {columns} FROM ({kept_sql})" if kept_sql else "")
     target.bronze_path.parent.mkdir(parents=True, exist_ok=True)
     temp = target.bronze_path.with_name(f".tmp-{uuid.uuid4().hex}-{target.bronze_path.name}")
     try:
         con.execute(
-            f"COPY ({union}) TO {literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            f"COPY ({union}) TO {sql_literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
-        written = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(temp))})").fetchone()[0]  # type: ignore[index]
+        written = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(temp))})").fetchone()[0]  # type: ignore[index]
         if written != rows:
             raise ExportError(
                 f"{target.manifest}: bronze would hold {written} rows but the export has {rows}; not replacing"

@@ -14,9 +14,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.duckdb_util import sql_literal
 from connectors.errors import ExportFormatError, ExportNotFoundError
 from connectors.gcp.loader import WireSource, connect, file_token, malformed_json_line, ndjson_line
-from connectors.gcp.schema import WIRE_FIELDS, literal, ndjson_columns
+from connectors.gcp.schema import WIRE_FIELDS, ndjson_columns
 from connectors.gcp.wire import Shape, find_bad_value, find_first, ndjson_shape, shape_from_arrow, wire_select
 from registry.gcp import GcpAccount, GcpTable
 
@@ -36,7 +37,7 @@ def _kind(path: Path) -> str | None:
 
 
 def _ndjson_reader(paths: list[Path]) -> str:
-    listing = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+    listing = "[" + ", ".join(sql_literal(str(p)) for p in paths) + "]"
     return (
         f"read_json({listing}, format = 'newline_delimited', columns = {ndjson_columns()}, filename = true, "
         "maximum_object_size = 16777216)"
@@ -99,7 +100,7 @@ class LocalExport:
         try:
             # Auto-detection over a sample: enough to see which top-level keys the rows carry.
             rows = con.execute(
-                f"DESCRIBE SELECT * FROM read_json({literal(str(path))}, format = 'newline_delimited')"
+                f"DESCRIBE SELECT * FROM read_json({sql_literal(str(path))}, format = 'newline_delimited')"
             ).fetchall()
         except duckdb.Error as error:
             raise ExportFormatError(_malformed(path, error)) from None
@@ -142,7 +143,7 @@ class LocalExport:
         parts = []
         if ndjson:
             parts.append(wire_select(ndjson_shape(), _ndjson_reader(ndjson), "filename"))
-        parts.extend(wire_select(shape, f"read_parquet({literal(str(p))})", literal(str(p))) for p, shape in shapes.items())
+        parts.extend(wire_select(shape, f"read_parquet({sql_literal(str(p))})", sql_literal(str(p))) for p, shape in shapes.items())
         sql = "\nUNION ALL\n".join(f"({part})" for part in parts)
 
         def locate(_: duckdb.DuckDBPyConnection, condition: str) -> str | None:
@@ -172,7 +173,7 @@ def _positioned(path: Path, shape: Shape, kind: str) -> tuple[str, str]:
     if kind == "ndjson":
         # Single-threaded and in insertion order (see _locating_connection): row_number follows the file.
         return f"(SELECT row_number() OVER () AS x_n, * FROM {_ndjson_reader([path])}) AS src", "line"
-    return f"(SELECT file_row_number + 1 AS x_n, * FROM read_parquet({literal(str(path))}, file_row_number = true)) AS src", "row"
+    return f"(SELECT file_row_number + 1 AS x_n, * FROM read_parquet({sql_literal(str(path))}, file_row_number = true)) AS src", "row"
 
 
 def _locating_connection() -> duckdb.DuckDBPyConnection:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from connectors.duckdb_util import quote_identifier, sql_literal
+
 MONEY = "DECIMAL(38,18)"
 
 Kind = Literal["string", "money", "quantity", "timestamp", "labels", "credits"]
@@ -144,17 +146,9 @@ BRONZE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def empty_bronze_select() -> str:
     """A zero-row SELECT with the full bronze schema (the schema stub dbt globs before the first load)."""
-    return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in BRONZE_COLUMNS) + " WHERE false"
+    return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(n)}" for n, t in BRONZE_COLUMNS) + " WHERE false"
 
 
 def ndjson_columns() -> str:
@@ -176,8 +170,8 @@ def ndjson_columns() -> str:
             parent[field.path[1]] = "VARCHAR"
     parts = []
     for name, spec in top.items():
-        type_ = spec if isinstance(spec, str) else "STRUCT(" + ", ".join(f"{quote(k)} {v}" for k, v in spec.items()) + ")"
-        parts.append(f"{literal(name)}: {literal(type_)}")
+        type_ = spec if isinstance(spec, str) else "STRUCT(" + ", ".join(f"{quote_identifier(k)} {v}" for k, v in spec.items()) + ")"
+        parts.append(f"{sql_literal(name)}: {sql_literal(type_)}")
     return "{" + ", ".join(parts) + "}"
 
 

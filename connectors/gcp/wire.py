@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.gcp.schema import (
     CREDIT_FIELDS,
     LABEL_FIELDS,
     MONEY,
     WIRE_FIELDS,
     WireField,
-    literal,
-    quote,
     wire_type,
 )
 
@@ -84,14 +83,14 @@ def shape_from_arrow(schema: pa.Schema) -> Shape:
     for wire in WIRE_FIELDS:
         found: tuple[str, pa.DataType] | None = None
         if wire.name in columns:
-            found = (quote(wire.name), columns[wire.name])
+            found = (quote_identifier(wire.name), columns[wire.name])
         elif wire.dotted in columns:
-            found = (quote(wire.dotted), columns[wire.dotted])
+            found = (quote_identifier(wire.dotted), columns[wire.dotted])
         elif len(wire.path) == 2 and wire.path[0] in columns and pa.types.is_struct(columns[wire.path[0]]):
             parent = columns[wire.path[0]]
             index = parent.get_field_index(wire.path[1])
             if index >= 0:
-                found = (f"struct_extract({quote(wire.path[0])}, {literal(wire.path[1])})", parent.field(index).type)
+                found = (f"struct_extract({quote_identifier(wire.path[0])}, {sql_literal(wire.path[1])})", parent.field(index).type)
         if found is None:
             continue
         expression, data_type = found
@@ -110,8 +109,8 @@ def ndjson_shape() -> Shape:
     """The shape of a read_json relation with schema.ndjson_columns(): every field present, as text."""
     refs: dict[str, Ref] = {}
     for wire in WIRE_FIELDS:
-        top = quote(wire.path[0])
-        expression = top if len(wire.path) == 1 else f"struct_extract({top}, {literal(wire.path[1])})"
+        top = quote_identifier(wire.path[0])
+        expression = top if len(wire.path) == 1 else f"struct_extract({top}, {sql_literal(wire.path[1])})"
         children: dict[str, str] = {}
         if wire.kind == "credits":
             children = {name: VARCHAR for name, _ in CREDIT_FIELDS}
@@ -153,7 +152,7 @@ def timestamp_expr(expression: str, category: str) -> str:
 def _element(children: dict[str, str], name: str, kind: str) -> str:
     if name not in children:
         return f"CAST(NULL AS {MONEY if kind == 'money' else 'VARCHAR'})"
-    ref = f"struct_extract(e, {literal(name)})"
+    ref = f"struct_extract(e, {sql_literal(name)})"
     return money_expr(ref, children[name]) if kind == "money" else text_expr(ref)
 
 
@@ -171,10 +170,10 @@ def field_expr(wire: WireField, ref: Ref | None) -> str:
     if wire.kind == "timestamp":
         return timestamp_expr(ref.expression, ref.category)
     if wire.kind == "labels":
-        parts = ", ".join(f"{quote(n)} := {_element(ref.children, n, 'string')}" for n in LABEL_FIELDS)
+        parts = ", ".join(f"{quote_identifier(n)} := {_element(ref.children, n, 'string')}" for n in LABEL_FIELDS)
         body = f"list_transform({ref.expression}, lambda e: struct_pack({parts}))"
     else:
-        parts = ", ".join(f"{quote(n)} := {_element(ref.children, n, k)}" for n, k in CREDIT_FIELDS)
+        parts = ", ".join(f"{quote_identifier(n)} := {_element(ref.children, n, k)}" for n, k in CREDIT_FIELDS)
         body = f"list_transform({ref.expression}, lambda e: struct_pack({parts}))"
     # A NULL repeated field (JSON null, or a key left out) is an empty list.
     return f"coalesce(CAST({body} AS {wire_type(wire)}), CAST([] AS {wire_type(wire)}))"
@@ -182,7 +181,7 @@ def field_expr(wire: WireField, ref: Ref | None) -> str:
 
 def wire_select(shape: Shape, reader: str, source_file: str, extra: Iterable[str] = ()) -> str:
     """SELECT the wire columns (+ x_source_file and ``extra`` expressions) from ``reader``."""
-    columns = [f"{field_expr(w, shape.refs.get(w.name))} AS {quote(w.name)}" for w in WIRE_FIELDS]
+    columns = [f"{field_expr(w, shape.refs.get(w.name))} AS {quote_identifier(w.name)}" for w in WIRE_FIELDS]
     columns.append(f"{source_file} AS x_source_file")
     columns.extend(extra)
     return "SELECT " + ",\n  ".join(columns) + f"\nFROM {reader}"
@@ -216,7 +215,7 @@ def find_bad_value(con: object, shape: Shape, reader: str) -> tuple[int, str, st
             if "amount" not in ref.children:
                 continue
             raw = (f"list_filter(list_transform({ref.expression}, lambda e: "
-                   f"{text_expr('struct_extract(e, ' + literal('amount') + ')')}), lambda a: a IS NOT NULL)")
+                   f"{text_expr('struct_extract(e, ' + sql_literal('amount') + ')')}), lambda a: a IS NOT NULL)")
             parsed = f"list_filter(list_transform({safe}, lambda c: c.amount), lambda a: a IS NOT NULL)"
             condition, shown, name = f"len({raw}) > len({parsed})", f"CAST({raw} AS VARCHAR)", "credits.amount"
         else:

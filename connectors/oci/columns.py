@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from connectors.duckdb_util import quote_identifier
+
 ColumnType = Literal["VARCHAR", "DECIMAL", "TIMESTAMP", "BOOLEAN"]
 MONEY = "DECIMAL(38,18)"
 TAG_PREFIX = "tags/"
@@ -115,10 +117,6 @@ def tag_key(header: str) -> str | None:
     return None
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def empty_bronze_select(dataset: Dataset) -> str:
     """A zero-row SELECT with the dataset's bronze schema (the schema stub dbt globs before any load)."""
-    return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in dataset.schema()) + " WHERE false"
+    return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(n)}" for n, t in dataset.schema()) + " WHERE false"

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 
+from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError
 from connectors.oci.columns import Column, Dataset, tag_key
 from connectors.records import ControlTotal, LoadRecord, publish
@@ -59,29 +60,11 @@ class ObjectScan:
         return {"months": dict(sorted(self.months.items())), "currencies": list(self.currencies)}
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def connect(temp_dir: Path | None = None, memory_limit: str = "2GB", threads: int = 2) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = {_literal(memory_limit)}")
-    con.execute(f"SET threads = {int(threads)}")
-    if temp_dir is not None:
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {_literal(str(temp_dir))}")
-    return con
-
-
 def _reader(path: Path) -> str:
     # all_varchar: referenceNo/OCIDs stay text and costs keep every digit (incl. '2.3E-9' notation)
     # until cast to DECIMAL; the row number is the data row in the object (file order is kept).
     return (
-        f"(SELECT *, row_number() OVER () AS __row FROM read_csv({_literal(str(path))}, header = true, "
+        f"(SELECT *, row_number() OVER () AS __row FROM read_csv({sql_literal(str(path))}, header = true, "
         "all_varchar = true, delim = ',', quote = '\"', escape = '\"'))"
     )
 
@@ -120,7 +103,7 @@ def headers(con: duckdb.DuckDBPyConnection, file: ReportFile) -> list[str]:
 
 
 def _value_expr(raw: str, column: Column) -> str:
-    ref = f"NULLIF(TRIM({_quote(raw)}), '')"
+    ref = f"NULLIF(TRIM({quote_identifier(raw)}), '')"
     if column.type == "DECIMAL":
         return f"CAST({ref} AS {column.sql_type})"
     if column.type == "TIMESTAMP":
@@ -173,7 +156,7 @@ def tags_expr(tag_columns: Sequence[str]) -> str:
     if not tag_columns:
         return "CAST(NULL AS VARCHAR)"
     entries = ", ".join(
-        f"struct_pack(k := {_literal(tag_key(raw) or raw)}, v := NULLIF(TRIM({_quote(raw)}), ''))" for raw in tag_columns
+        f"struct_pack(k := {sql_literal(tag_key(raw) or raw)}, v := NULLIF(TRIM({quote_identifier(raw)}), ''))" for raw in tag_columns
     )
     present = f"list_filter([{entries}], e -> e.v IS NOT NULL)"
     return f"CASE WHEN len({present}) = 0 THEN NULL ELSE CAST(to_json(map_from_entries({present})) AS VARCHAR) END"
@@ -191,8 +174,8 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, dataset: Dataset, file: Re
         probe = projection.expressions[column.name].replace("CAST(", "TRY_CAST(")
         try:
             hit = con.execute(
-                f"SELECT __row, {_quote(raw)} FROM {_reader(file.local)} "
-                f"WHERE ({probe}) IS NULL AND NULLIF(TRIM({_quote(raw)}), '') IS NOT NULL ORDER BY __row LIMIT 1"
+                f"SELECT __row, {quote_identifier(raw)} FROM {_reader(file.local)} "
+                f"WHERE ({probe}) IS NULL AND NULLIF(TRIM({quote_identifier(raw)}), '') IS NOT NULL ORDER BY __row LIMIT 1"
             ).fetchone()
         except duckdb.Error:
             continue
@@ -277,21 +260,21 @@ def _new_rows_select(load: MonthLoad, file: ReportFile, projection: Projection) 
         fill = known[0] if len(known) == 1 else load.fallback_currency
         if fill is not None:
             original = expressions["currency_code"]
-            expressions["currency_code"] = f"coalesce({original}, {_literal(fill)})"
+            expressions["currency_code"] = f"coalesce({original}, {sql_literal(fill)})"
             inferred = f"({original}) IS NULL"
     expressions["tags_json"] = tags_expr(projection.tag_columns)
-    expressions["x_account_key"] = _literal(load.source_key)
-    expressions["x_billing_period"] = _literal(load.billing_period)
-    expressions["x_source_object"] = _literal(file.key)
-    expressions["x_source_file"] = _literal(file.described)
+    expressions["x_account_key"] = sql_literal(load.source_key)
+    expressions["x_billing_period"] = sql_literal(load.billing_period)
+    expressions["x_source_object"] = sql_literal(file.key)
+    expressions["x_source_file"] = sql_literal(file.described)
     expressions["x_source_row"] = "CAST(__row AS BIGINT)"
     if load.dataset.extra:
         expressions["x_currency_inferred"] = inferred
     names = [name for name, _ in load.dataset.schema() if name not in ("x_is_superseded", "x_source_run_id")]
-    select = ", ".join(f"{expressions[name]} AS {_quote(name)}" for name in names)
+    select = ", ".join(f"{expressions[name]} AS {quote_identifier(name)}" for name in names)
     return (
         f"SELECT {select} FROM {_reader(file.local)} "
-        f"WHERE {_month_expr(projection)} = {_literal(load.billing_period)}"
+        f"WHERE {_month_expr(projection)} = {sql_literal(load.billing_period)}"
     )
 
 
@@ -308,8 +291,8 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
     parts = [_new_rows_select(load, file, projection) for file, projection in files]
     kept_objects: list[str] = []
     if load.previous_bronze is not None and load.previous_bronze.exists():
-        exclude = f"WHERE x_source_object NOT IN ({', '.join(_literal(k) for k in new_keys)})" if new_keys else ""
-        previous = _literal(str(load.previous_bronze))
+        exclude = f"WHERE x_source_object NOT IN ({', '.join(sql_literal(k) for k in new_keys)})" if new_keys else ""
+        previous = sql_literal(str(load.previous_bronze))
         parts.insert(0, f"SELECT * EXCLUDE (x_is_superseded, x_source_run_id) FROM read_parquet({previous}) {exclude}")
         kept_objects = [
             str(row[0])
@@ -329,8 +312,8 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
     ordered = [name for name, _ in dataset.schema()]
     column_sql = ", ".join(
         "(replaced.target IS NOT NULL OR losing.row_no IS NOT NULL) AS x_is_superseded" if name == "x_is_superseded"
-        else f"{_literal(run_id)} AS x_source_run_id" if name == "x_source_run_id"
-        else f"c.{_quote(name)}"
+        else f"{sql_literal(run_id)} AS x_source_run_id" if name == "x_source_run_id"
+        else f"c.{quote_identifier(name)}"
         for name in ordered
     )
     con.execute(
@@ -370,7 +353,7 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
     try:
         _run(
             con,
-            f"COPY (SELECT * FROM final) TO {_literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+            f"COPY (SELECT * FROM final) TO {sql_literal(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
             dataset,
             files,
         )
@@ -397,7 +380,7 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
             (str(k), int(v))
             for k, v in _run(con, "SELECT x_source_object, count(*) FROM combined GROUP BY 1", dataset, files)
         )
-        written = con.execute(f"SELECT count(*) FROM read_parquet({_literal(str(temp))})").fetchone()
+        written = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(temp))})").fetchone()
         totals = []
         for compartment, currency, rows, total, excluded in totals_rows:
             if compartment is None or currency is None:

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors.duckdb_util import connect
 from connectors.errors import ExportFormatError
 from connectors.oci.columns import DATASETS, Dataset
-from connectors.oci.reader import MonthLoad, ObjectScan, ReportFile, connect, load_month, scan
+from connectors.oci.reader import MonthLoad, ObjectScan, ReportFile, load_month, scan
 from connectors.oci.store import PAGE_LIMIT, ReportStore, list_objects, store_for
 from connectors.records import IngestOutcome, LoadRecord, read_record
 from connectors.storage import ObjectInfo
@@ -207,7 +208,7 @@ class OciTenancySource:
             local = self._index_new_objects(index, objects, work)
             records: list[LoadRecord] = []
             new_objects: list[str] = []
-            con = connect(work / "duckdb-tmp", memory_limit, threads)
+            con = connect(work / "duckdb-tmp", memory_limit=memory_limit, threads=threads)
             try:
                 for dataset in self.datasets:
                     target = bronze_path(bronze_root, dataset, self.account.key, billing_period)

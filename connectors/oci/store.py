@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from connectors.errors import ExportAccessError, ExportFormatError, ExportNotFoundError
-from connectors.storage import ObjectInfo, check_key
+from connectors.storage import LocalStore, ObjectInfo, check_key
 from registry.oci import OciAccount
 
 PAGE_LIMIT = 1000  # Object Storage returns at most 1000 names per ListObjects call
@@ -55,48 +55,26 @@ def list_objects(store: ReportStore, prefix: str, page_limit: int = PAGE_LIMIT) 
     return sorted(found, key=lambda info: info.key)
 
 
-class LocalReportStore:
-    """A local folder standing for the reports bucket: object 'reports/cost-csv/x.csv.gz' is '<root>/reports/cost-csv/x.csv.gz'."""
+class LocalReportStore(LocalStore):
+    """A local folder standing for the reports bucket: object 'reports/cost-csv/x.csv.gz' is '<root>/reports/cost-csv/x.csv.gz'.
 
-    def __init__(self, root: str | os.PathLike[str]):
-        self.root = Path(root)
-
-    @property
-    def uri(self) -> str:
-        return f"file://{self.root}"
-
-    def describe(self, key: str) -> str:
-        return str(self.root / key)
+    Listing is LocalStore's (the same walk the AWS and Azure folders use); this adds Object Storage's paged call
+    on top of it."""
 
     def list_page(self, prefix: str, start: str | None, limit: int) -> tuple[list[ObjectInfo], str | None]:
-        if not self.root.is_dir():
-            raise ExportNotFoundError(f"{self.root}: folder not found; check 'bucket' in the registry")
-        base = self.root / prefix
-        walk_root = base if base.is_dir() else base.parent
-        names: list[str] = []
-        if walk_root.is_dir():
-            for dirpath, _dirs, files in os.walk(walk_root):
-                for filename in files:
-                    if ".tmp-" in filename:
-                        continue
-                    key = (Path(dirpath) / filename).relative_to(self.root).as_posix()
-                    if key.startswith(prefix):
-                        names.append(key)
-        names.sort()
+        # A missing folder must fail like a missing bucket, not read as "no reports delivered yet".
+        self._check_root()
+        found = sorted(self.list(prefix), key=lambda info: info.key)
         if start is not None:
-            names = [n for n in names if n >= start]
-        page, rest = names[:limit], names[limit:]
-        infos = []
-        for key in page:
-            stat = (self.root / key).stat()
-            infos.append(ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
-        return infos, (rest[0] if rest else None)
+            found = [info for info in found if info.key >= start]
+        page, rest = found[:limit], found[limit:]
+        return page, (rest[0].key if rest else None)
 
     def fetch(self, key: str, scratch: Path) -> Path:
-        path = self.root / check_key(key, self.describe(key))
-        if not path.is_file():
-            raise ExportNotFoundError(f"{path}: file not found (it was listed a moment ago); re-run")
-        return path
+        try:
+            return self.local_path(key, scratch)
+        except ExportNotFoundError as error:
+            raise ExportNotFoundError(f"{error} (it was listed a moment ago); re-run") from None
 
 
 class OciObjectStore:
