@@ -305,8 +305,8 @@ def load_run(
         return record
     finally:
         con.close()
-        for leftover in bronze_path.parent.glob(".tmp-*"):
-            leftover.unlink(missing_ok=True)
+        # Only this load's own temporary file: another run of the same month may be writing its own now.
+        temp_bronze.unlink(missing_ok=True)
         shutil.rmtree(scratch / "download", ignore_errors=True)
         shutil.rmtree(scratch / "unzip", ignore_errors=True)
 

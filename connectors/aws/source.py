@@ -9,6 +9,8 @@ never counted twice (one bronze file per payer and month) and never lost during 
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,10 +135,15 @@ class AwsPayerSource:
         if not force and previous is not None and previous.run_id == run.run_id and previous.export_name == export.name:
             # Same assembly/execution as last time: AWS did not rewrite the month, nothing to do.
             return AwsIngestOutcome("unchanged", billing_period, [previous], run.run_id, export.name, run)
-        record = load_run(
-            self.store(export), run, payer_key=self.payer.key, export_name=export.name, bronze_path=target,
-            scratch=scratch / self.payer.key / billing_period, memory_limit=memory_limit, threads=threads,
-        )
+        # A folder of its own per load: two runs of the same month must not delete each other's downloads.
+        work = scratch / self.payer.key / f"{billing_period}-{uuid.uuid4().hex[:12]}"
+        try:
+            record = load_run(
+                self.store(export), run, payer_key=self.payer.key, export_name=export.name, bronze_path=target,
+                scratch=work, memory_limit=memory_limit, threads=threads,
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return AwsIngestOutcome("loaded", billing_period, [record], run.run_id, export.name, run)
 
     def records(self, bronze_root: Path) -> list[LoadRecord]:

@@ -10,6 +10,7 @@ serves as a cross-check (its totals are shown beside the detailed ones).
 from __future__ import annotations
 
 import shutil
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,9 @@ class GcpBillingSource:
         self, billing_period: str, bronze_root: Path, scratch: Path, *, force: bool = False,
         memory_limit: str = "2GB", threads: int = 2,
     ) -> IngestOutcome:
-        work = scratch / "gcp" / self.account.key / billing_period
+        # A folder of its own per ingest: two runs of the same month (a sensor run beside a manual one) must
+        # not delete each other's working files when they clean up.
+        work = scratch / "gcp" / self.account.key / f"{billing_period}-{uuid.uuid4().hex[:12]}"
         con = connect(work / "duckdb-tmp", memory_limit, threads)
         results: list[MonthResult] = []
         try:

@@ -445,5 +445,5 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
         publish(temp, bronze_path, record)
         return record
     finally:
-        for leftover in bronze_path.parent.glob(".tmp-*"):
-            leftover.unlink(missing_ok=True)
+        # Only this load's own temporary file: another run of the same month may be writing its own now.
+        temp.unlink(missing_ok=True)
