@@ -56,9 +56,23 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
             user = event.step_failure_data.user_failure_data
-            text = (user.description if user and user.description else None) or (error.message if error else "")
+            text = (user.description if user and user.description else None) or _root_cause(error)
             messages.append(f"{event.step_key}: {text.strip()}")
     return "; ".join(messages) or "run failed"
+
+
+def _root_cause(error: object) -> str:
+    """The innermost message of a Dagster error chain: "Error occurred while executing op ..." wraps the
+    message that says what went wrong (e.g. dbt's own error)."""
+    messages = []
+    while error is not None:
+        message = getattr(error, "message", "") or ""
+        if message.strip():
+            messages.append(message.strip())
+        error = getattr(error, "cause", None) or getattr(error, "context", None)
+    if not messages:
+        return ""
+    return messages[-1] if len(messages) == 1 else f"{messages[0].splitlines()[0]} <- {messages[-1]}"
 
 
 def months_to_load(source: BillingSource, requested: list[str] | None, first_month: str) -> tuple[list[str], list[str]]:
