@@ -262,6 +262,9 @@ def generate_month(spec: GcpSpec, billing_period: str) -> GeneratedMonth:
         add(_row(spec, project, "network", ("9DE9-9092-B3BC", "Network Internet Egress from Americas to Americas"),
                  days[-1], last, last + timedelta(days=5, hours=index), egress, [], billing_period,
                  usage=(1.0e9, "bytes", 0.93, "gibibyte"), labels=[("late", "true")]))
+    if spec.late_rows:
+        # GCP rows carry no line-item id and the export may hold two identical rows: two real charges.
+        add(dict(standard[-1]))
     if spec.commitments:
         # Commitment fees: one row per day of the month, like Google's "Commitment v1" SKUs.
         for fee, project, sku, share in (

@@ -118,7 +118,14 @@ def test_charge_categories_periods_tags_and_late_rows(demo_home: Home) -> None:
         """select strftime("BillingPeriodStart", '%Y-%m'), count(*), max("ChargePeriodStart") < max("BillingPeriodEnd")
            from costs where "x_AccountKey" = 'gcp-main' and "Tags" like '%"late":"true"%' group by 1 order by 1""",
     )
-    assert late == [("2026-09", 3, True), ("2026-10", 3, True), ("2026-11", 3, True)]
+    # Three late rows a month, the last of them exported twice (identical rows: two charges, both kept).
+    assert late == [("2026-09", 4, True), ("2026-10", 4, True), ("2026-11", 4, True)]
+    copies = query(
+        demo_home,
+        """select count(*), count(distinct "x_LineItemId") from costs where "x_AccountKey" = 'gcp-main'
+           and "Tags" like '%"late":"true"%' and "x_LineItemId" like '%#2'""",
+    )
+    assert copies == [(3, 3)]  # one second copy per month, each with its own line id
     [(tags,)] = query(demo_home, """select "Tags" from costs where "x_AccountKey" = 'gcp-main' and "ServiceName" = 'Compute Engine'
                                     and "Tags" is not null limit 1""")
     assert {"env", "compute.googleapis.com/machine_spec"} <= set(json.loads(tags))

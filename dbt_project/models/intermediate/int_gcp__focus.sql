@@ -253,7 +253,7 @@ focus as (
         cost_type as "x_ChargeType",
         usage_unit as "x_UsageType",
         cast(null as {{ dbt.type_string() }}) as "x_Operation",
-        row_hash as "x_LineItemId",
+        line_item_id as "x_LineItemId",
         {{ dbt.concat(["dataset", "':'", "source_format"]) }} as "x_ExportFormat",
         source_file as "x_SourceFile",
         source_run_id as "x_SourceRunId"

@@ -78,4 +78,13 @@ with unioned as (
 
 )
 
-select * from unioned
+select
+    unioned.*,
+    -- GCP rows have no line-item id and the export may hold two identical rows (two real charges), so the
+    -- content hash alone does not name a line. Number the copies: a row doubled later (by a join) then
+    -- repeats its (hash, copy) and the no-duplicate check catches it.
+    row_hash || '#' || cast(
+        row_number() over (partition by account_key, dataset, billing_period, row_hash order by source_file)
+        as {{ dbt.type_string() }}
+    ) as line_item_id
+from unioned
