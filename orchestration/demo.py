@@ -1,12 +1,15 @@
 """`costlake demo`: generate realistic exports for the demo registry into <home>/demo-exports.
 
-Two AWS payers exercise the hard parts:
+One generator per cloud (DEMO_PARTS); each returns the expected totals the tests assert against.
+Two AWS payers exercise the hard parts of CUR:
 - acme-payer: CUR 2.0 Parquet, mpa shared (unblended), EDP discounts (net_* columns), two registered
   linked accounts and two unregistered ones whose rows are dropped and reported; 2026-10 is rewritten
   (the first execution's files stay in the bucket, the manifest points at the second).
-- globex-payer: mpa dedicated (blended), migrating legacy CUR (csv.gz with ragged rows, zip) -> CUR 2.0:
+- globex-payer: mpa dedicated (blended), migrating legacy CUR (csv.gz with ragged rows) -> CUR 2.0:
   the legacy export runs until 2026-09, CUR 2.0 from 2026-09, so 2026-09 is delivered by both.
-The generator returns the expected totals the tests assert against.
+Azure (an EA enrollment and an MCA billing account, actual + amortized), Google Cloud (two billing
+accounts, standard + detailed tables) and OCI (a JPY tenancy with a correction): connectors/azure/demo.py,
+connectors/gcp/generator.py (DEMO_SOURCES), connectors/oci/generator.py (DEMO_TENANCIES).
 """
 
 from __future__ import annotations
