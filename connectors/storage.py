@@ -6,9 +6,11 @@ code that finds manifests and data files is the same for both and tested on both
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -224,3 +226,21 @@ class S3Store:
             if os.path.exists(temp_name):
                 os.unlink(temp_name)
         return target
+
+
+def gzip_damage(local: Path) -> str | None:
+    """What is wrong with a local .gz file's stream, or None (also for files that are not .gz).
+
+    DuckDB reads a gzip stream that is cut short without an error (the partial last line pads out with
+    NULLs or is dropped), so a half-written or truncated object would load as a smaller month. Every
+    reader therefore decompresses a .gz once to its end before loading it."""
+    if not local.name.lower().endswith(".gz"):
+        return None
+    try:
+        with gzip.open(local, "rb") as stream:
+            while stream.read(8 * 1024 * 1024):
+                pass
+    except (OSError, EOFError, zlib.error) as error:
+        return f"gzip stream is truncated or corrupt ({error})"
+    return None
+

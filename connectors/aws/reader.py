@@ -8,11 +8,9 @@ currency) from the raw files, which the reconciliation checks compare the wareho
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import uuid
 import zipfile
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +35,7 @@ from connectors.aws.manifest import ExportRun
 from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.records import ControlTotal, LoadRecord, publish, read_record, record_path_for
-from connectors.storage import ObjectStore
+from connectors.storage import ObjectStore, gzip_damage
 
 # A cell value no export contains: lets us tell a padded-out ragged cell (NULL) from an empty one ('').
 _NULL_MARKER = "\u0001costlake-null\u0001"
@@ -250,20 +248,10 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], 
 
 
 def _gzip_problem(source: _SourceFile) -> str | None:
-    """DuckDB reads a gzip stream that is cut short without an error (the partial last line pads out
-    with NULLs), so a half-written file would load as a smaller month: decompress it once to its end."""
-    if not source.local.name.endswith(".gz"):
+    damage = gzip_damage(source.local)
+    if damage is None:
         return None
-    try:
-        with gzip.open(source.local, "rb") as stream:
-            while stream.read(8 * 1024 * 1024):
-                pass
-    except (OSError, EOFError, zlib.error) as error:
-        return (
-            f"{source.described}: gzip stream is truncated or corrupt ({error}). The export may "
-            "still be being written: re-run later. The last good data is kept."
-        )
-    return None
+    return f"{source.described}: {damage}. The export may still be being written: re-run later. The last good data is kept."
 
 
 def _locate_unreadable_file(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> str | None:

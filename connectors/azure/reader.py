@@ -12,9 +12,7 @@ load record; the source publishes both datasets of a month only when both read c
 
 from __future__ import annotations
 
-import gzip
 import uuid
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ from connectors.azure.manifest import ExportRun
 from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.records import ControlTotal, LoadRecord
-from connectors.storage import ObjectStore
+from connectors.storage import ObjectStore, gzip_damage
 
 # Date formats Cost Management writes: EA 'MM/DD/YYYY' (often without leading zeros), MCA and Parquet ISO
 # (dates or timestamps; dates are UTC days).
@@ -77,20 +75,10 @@ def _read_failure(described: str, error: Exception) -> str:
 
 
 def _gzip_problem(source: SourceFile) -> str | None:
-    """DuckDB reads a gzip stream cut short without an error (the last partial line is dropped), so a
-    half-written blob would load as a smaller month: decompress it once to its end first."""
-    if not source.local.name.lower().endswith(".gz"):
+    damage = gzip_damage(source.local)
+    if damage is None:
         return None
-    try:
-        with gzip.open(source.local, "rb") as stream:
-            while stream.read(8 * 1024 * 1024):
-                pass
-    except (OSError, EOFError, zlib.error) as error:
-        return (
-            f"{source.described}: gzip stream is truncated or corrupt ({error}). The export may still be "
-            "being written: re-run later. The last good data is kept."
-        )
-    return None
+    return f"{source.described}: {damage}. The export may still be being written: re-run later. The last good data is kept."
 
 
 def fetch_files(store: ObjectStore, run: ExportRun, scratch: Path) -> list[SourceFile]:

@@ -21,9 +21,7 @@ Note: real reports fill ``lineItem/backreferenceNo`` on ordinary lines too; only
 
 from __future__ import annotations
 
-import gzip
 import uuid
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError
 from connectors.oci.columns import Column, Dataset, tag_key
 from connectors.records import ControlTotal, LoadRecord, publish
+from connectors.storage import gzip_damage
 
 UnmatchedMode = str  # 'fail' | 'keep'
 
@@ -70,20 +69,12 @@ def _reader(path: Path) -> str:
 
 
 def check_gzip(file: ReportFile) -> None:
-    """DuckDB reads a gzip stream cut short without an error (the partial last line pads out), so a
-    truncated object would load as fewer rows: decompress it once to its end first."""
-    if not file.local.name.endswith(".gz"):
-        return
-    try:
-        with gzip.open(file.local, "rb") as stream:
-            while stream.read(8 * 1024 * 1024):
-                pass
-    except (OSError, EOFError, zlib.error) as error:
+    damage = gzip_damage(file.local)
+    if damage is not None:
         raise ExportFormatError(
-            f"{file.described}: gzip stream is truncated or corrupt ({error}). OCI never rewrites a report, "
-            "so the object is damaged or was cut short in transfer: re-run; if it persists, raise it with Oracle. "
-            "The last good data is kept."
-        ) from None
+            f"{file.described}: {damage}. OCI never rewrites a report, so the object is damaged or was cut "
+            "short in transfer: re-run; if it persists, raise it with Oracle. The last good data is kept."
+        )
 
 
 def _read_failure(file: ReportFile, error: Exception) -> ExportFormatError:
