@@ -12,10 +12,11 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from connectors.errors import ExportAccessError, ExportNotFoundError, UnsafeKeyError
 
@@ -211,21 +212,28 @@ class S3Store:
 
     def local_path(self, key: str, scratch: Path) -> Path:
         check_key(key, self.describe(key))
-        scratch.mkdir(parents=True, exist_ok=True)
         target = scratch / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Stream to a temp file: a month can be gigabytes and must never sit in memory.
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(handle)
-        try:
+        with download_to(target) as out:
             body = self._call(key, "get_object", Key=key)["Body"]
-            with open(temp_name, "wb") as out:
-                shutil.copyfileobj(body, out, length=8 * 1024 * 1024)
-            os.replace(temp_name, target)
-        finally:
-            if os.path.exists(temp_name):
-                os.unlink(temp_name)
+            shutil.copyfileobj(body, out, length=8 * 1024 * 1024)
         return target
+
+
+@contextmanager
+def download_to(target: Path) -> Iterator[BinaryIO]:
+    """A file to stream a download into: a temporary file beside ``target`` that replaces it only when the
+    block ends without an error, and is removed otherwise. An object can be gigabytes, so it is written
+    in chunks and never held in memory, and a cut transfer never leaves a partial file under its name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    os.close(handle)
+    try:
+        with open(temp_name, "wb") as out:
+            yield out
+        os.replace(temp_name, target)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
 
 
 def gzip_damage(local: Path) -> str | None:

@@ -9,13 +9,12 @@ code and HTTP status only.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from connectors.errors import ExportAccessError, ExportNotFoundError
-from connectors.storage import LocalStore, ObjectInfo, ObjectStore, check_key
+from connectors.storage import LocalStore, ObjectInfo, ObjectStore, check_key, download_to
 from registry.azure import AzureCredentials, AzureExport, parse_container_url
 
 # Listing page size: Azure's maximum is 5000; tests pass a tiny one to exercise continuation tokens.
@@ -195,21 +194,12 @@ class AzureBlobStore:
 
         check_key(key, self.describe(key))
         target = scratch / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Stream to a temp file in chunks: a month of cost details can be gigabytes.
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(handle)
         try:
-            with open(temp_name, "wb") as out:
-                downloader = self.client.download_blob(key, max_concurrency=2)
-                for chunk in downloader.chunks():
+            with download_to(target) as out:
+                for chunk in self.client.download_blob(key, max_concurrency=2).chunks():
                     out.write(chunk)
-            os.replace(temp_name, target)
         except AzureError as error:
             raise self._error(key, "download", error) from None
-        finally:
-            if os.path.exists(temp_name):
-                os.unlink(temp_name)
         return target
 
 

@@ -8,13 +8,12 @@ one code path for the real service, the local test server and a local folder.
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from connectors.errors import ExportAccessError, ExportFormatError, ExportNotFoundError
-from connectors.storage import LocalStore, ObjectInfo, check_key
+from connectors.storage import LocalStore, ObjectInfo, check_key, download_to
 from registry.oci import OciAccount
 
 PAGE_LIMIT = 1000  # Object Storage returns at most 1000 names per ListObjects call
@@ -136,33 +135,25 @@ class OciObjectStore:
     def fetch(self, key: str, scratch: Path) -> Path:
         check_key(key, self.describe(key))
         target = scratch / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Streamed to a temp file: a report part can hold a million rows and must never sit in memory.
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(handle)
         try:
-            response = self._call(key, "get_object", object_name=key)
-            expected = response.headers.get("content-length")
-            written = 0
-            with open(temp_name, "wb") as out:
+            with download_to(target) as out:
+                response = self._call(key, "get_object", object_name=key)
+                expected = response.headers.get("content-length")
+                written = 0
                 for chunk in response.data.raw.stream(8 * 1024 * 1024, decode_content=False):
                     out.write(chunk)
                     written += len(chunk)
-            if expected is not None and int(expected) != written:
-                raise ExportFormatError(
-                    f"{self.describe(key)}: download incomplete ({written} of {expected} bytes); re-run. "
-                    "The last good data is kept."
-                )
-            os.replace(temp_name, target)
+                if expected is not None and int(expected) != written:
+                    raise ExportFormatError(
+                        f"{self.describe(key)}: download incomplete ({written} of {expected} bytes); re-run. "
+                        "The last good data is kept."
+                    )
         except (ExportFormatError, ExportAccessError, ExportNotFoundError):
             raise
         except Exception as error:  # urllib3/requests errors of a cut transfer share no base class
             raise ExportAccessError(
                 f"{self.describe(key)}: download failed ({type(error).__name__}); re-run. The last good data is kept."
             ) from None
-        finally:
-            if os.path.exists(temp_name):
-                os.unlink(temp_name)
         return target
 
 
