@@ -1,8 +1,11 @@
-"""The Great Expectations validator on small Parquet files and DuckDB relations.
+"""The Great Expectations validator (GX's SQL datasource on DuckDB) on small Parquet files and DuckDB
+relations.
 
 Every expectation type fails on a file that breaks it (with the failing rows as examples, row numbers
-included) and passes on one that does not; results of several pandas batches add up; duplicates that
-sit in different batches are found; the AWS suite passes on what the AWS reader really writes."""
+included) and passes on one that does not; counts cover every row and examples are the first failing
+rows in file order; row conditions (DuckDB SQL) limit what a rule judges; zoned timestamps and DATEs
+are compared in UTC; every suite regex is anchored and accepted by DuckDB's RE2; the AWS suite passes on
+what the AWS reader really writes."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -21,10 +25,12 @@ import pytest
 from connectors.aws.generator import default_spec, write_payer_month
 from connectors.aws.source import AwsPayerSource
 from orchestration.aws import AWS, AWS_BRONZE_SUITE
+from orchestration.catalog import PROVIDERS
 from orchestration.home import Home
 from orchestration.quality import (
     AWS_ACCOUNT_ID,
     AZURE_SUBSCRIPTION_GUID,
+    COSTS_SUITE,
     CURRENCY_CODE,
     GCP_BILLING_ACCOUNT_ID,
     OCID,
@@ -85,9 +91,10 @@ def only_failure(report: Any) -> Any:
 
 
 def test_a_clean_file_passes_every_expectation(tmp_path: Path) -> None:
-    report = validate_parquet(write(tmp_path / "ok.parquet", rows()), SUITE, batch_size=3)
+    report = validate_parquet(write(tmp_path / "ok.parquet", rows()), SUITE)
     assert report.passed, [f.summary() for f in report.failures]
-    assert (report.rows, report.batches, report.expectations) == (10, 4, 9 + 2 + 2 + 4 + 1)
+    # One GX batch: the suite has no row conditions, so every rule is judged on the file's one view.
+    assert (report.rows, report.batches, report.expectations) == (10, 1, 9 + 2 + 2 + 4 + 1)
 
 
 def test_null_cost_fails_with_the_row_as_example(tmp_path: Path) -> None:
@@ -148,32 +155,107 @@ def test_billing_period_outside_the_partition_month_fails(tmp_path: Path) -> Non
         ("period_end <= end of the month in month", 10)]
 
 
-def test_duplicate_line_ids_in_different_batches_are_found(tmp_path: Path) -> None:
+def test_duplicate_line_ids_in_different_row_groups_are_found(tmp_path: Path) -> None:
     data = rows()
-    data["line_id"][9] = "line-001"  # row 1 and row 9: batches 0 and 3 of size 3
-    report = validate_parquet(write(tmp_path / "f.parquet", data), SUITE, batch_size=3)
-    failure = only_failure(report)
+    data["line_id"][9] = "line-001"  # row 1 and row 9: row groups 0 and 3 of size 3
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({n: pa.array(v, type=MONEY if n == "cost" else None) for n, v in data.items()}), path,
+                   row_group_size=3)
+    failure = only_failure(validate_parquet(path, SUITE))
     assert (failure.expectation, failure.column, failure.unexpected_count, failure.element_count) == (
         "expect_column_values_to_be_unique", "line_id", 2, 10)
     assert [e["row"] for e in failure.examples] == [1, 9]
     assert {e["line_id"] for e in failure.examples} == {"line-001"}
 
 
-def test_results_of_several_batches_add_up_and_examples_are_capped(tmp_path: Path) -> None:
-    data = rows(25)
-    for i in (1, 4, 8, 13, 24):
-        data["currency"][i] = None
-    data["account_id"][20] = "1"
-    report = validate_parquet(write(tmp_path / "f.parquet", data), SUITE, batch_size=4, examples=3)
-    assert report.batches == 7
+def test_counts_cover_every_row_and_examples_are_the_first_failing_rows_in_file_order(tmp_path: Path) -> None:
+    # 120k rows in 30 row groups, which DuckDB reads on two threads in no particular order.
+    path = tmp_path / "f.parquet"
+    duckdb.execute(
+        f"""copy (select 'line-' || i as line_id,
+                         case when i = 100000 then '1' else '012345678901' end as account_id,
+                         case when i % 9973 = 5 then null else 'USD' end as currency,
+                         (i / 8)::decimal(38,18) as cost,
+                         timestamp '2026-09-01' + to_minutes(i % 40000) as charge_start,
+                         timestamp '2026-09-01' + to_minutes(i % 40000 + 60) as charge_end,
+                         timestamp '2026-09-01' as period_start, timestamp '2026-10-01' as period_end,
+                         '2026-09' as month
+                  from range(120000) t(i) order by i)
+            to '{path}' (format parquet, row_group_size 4096)"""
+    )
+    report = validate_parquet(path, SUITE, examples=3)
     failures = {f.expectation: f for f in report.failures}
     nulls = failures["expect_column_values_to_not_be_null"]
-    assert (nulls.unexpected_count, nulls.element_count) == (5, 25)
-    assert [e["row"] for e in nulls.examples] == [1, 4, 8]  # first three, across three batches
+    assert (nulls.column, nulls.unexpected_count, nulls.element_count) == ("currency", 13, 120000)
+    assert nulls.examples == [{"row": 5, "currency": None, "line_id": "line-5"},
+                              {"row": 9978, "currency": None, "line_id": "line-9978"},
+                              {"row": 19951, "currency": None, "line_id": "line-19951"}]
     pattern = failures["expect_column_values_to_match_regex"]
-    assert (pattern.unexpected_count, pattern.examples[0]["row"]) == (1, 20)
+    assert (pattern.column, pattern.unexpected_count, pattern.examples) == (
+        "account_id", 1, [{"row": 100000, "account_id": "1", "line_id": "line-100000"}])
     # A NULL currency is only the not-null rule's business, not a format failure as well.
     assert {f.column for f in report.failures} == {"currency", "account_id"}
+    assert report.batches == 1
+
+
+def test_examples_show_exact_decimals_and_utc_timestamps(tmp_path: Path) -> None:
+    suite = Suite(name="zoned", not_null=("line_id",),
+                  periods=(WithinPeriod("charge_start", "charge_end", period_start="period_start",
+                                        period_end="period_end"),),
+                  examples=("cost",))
+    berlin = ZoneInfo("Europe/Berlin")
+    data = {
+        "line_id": ["a", "b", "c"],
+        "cost": [Decimal("0.000000000000000001"), Decimal("12345678901234567890.5"), Decimal("1")],
+        # 01:30 in Berlin on 1 September is 23:30 UTC on 31 August: before the billing period.
+        "charge_start": [datetime(2026, 9, 1, 2, 30, tzinfo=berlin), datetime(2026, 9, 1, 1, 30, tzinfo=berlin),
+                         datetime(2026, 9, 30, 23, tzinfo=berlin)],
+        # 02:00 in Berlin on 1 October is midnight UTC: the billing period's last instant, inside.
+        "charge_end": [datetime(2026, 9, 1, 3, tzinfo=berlin), datetime(2026, 9, 1, 2, tzinfo=berlin),
+                       datetime(2026, 10, 1, 2, tzinfo=berlin)],
+        "period_start": [datetime(2026, 9, 1).date()] * 3,  # DATEs: midnight (UTC)
+        "period_end": [datetime(2026, 10, 1).date()] * 3,
+    }
+    zoned = pa.timestamp("us", tz="Europe/Berlin")
+    types = {"charge_start": zoned, "charge_end": zoned, "cost": MONEY}
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({n: pa.array(v, type=types.get(n)) for n, v in data.items()}), path)
+    report = validate_parquet(path, suite)
+    found = {f.column: f for f in report.failures}
+    assert set(found) == {"charge_start >= period_start"}
+    assert found["charge_start >= period_start"].examples == [
+        {"row": 1, "charge_start": "2026-08-31 23:30:00+00:00", "charge_end": "2026-09-01 00:00:00+00:00",
+         "period_start": "2026-09-01", "period_end": "2026-10-01", "cost": "12345678901234567890.5"}]
+
+
+def test_patterns_must_be_anchored_so_a_full_match_means_a_search() -> None:
+    for regex in (r"\d{12}", r"^\d{12}", r"\d{12}$", r"^a|b$", r"^\d{12}\$"):
+        with pytest.raises(ValueError, match="anchored"):
+            Pattern("c", regex, "test")
+    for regex in (r"^(?:a|b)$", r"^[|$]$", r"^\d{4}(0[1-9]|1[0-2])$", r"^a\|b$"):
+        Pattern("c", regex, "test")
+
+
+def test_every_suite_regex_is_accepted_by_duckdb() -> None:
+    suites = [COSTS_SUITE] + [
+        suite for provider in PROVIDERS.values() for table in [*provider.bronze_tables, "costs"]
+        if (suite := provider.quality_suite(table)) is not None
+    ]
+    patterns = {p.regex for suite in suites for p in suite.patterns}
+    assert len(patterns) > 8
+    for regex in patterns:
+        # RE2 compiles it (DuckDB's `~` is regexp_full_match).
+        duckdb.execute("select '' ~ ?", [regex]).fetchall()
+
+
+def test_a_file_that_cannot_be_read_fails_its_suite(tmp_path: Path) -> None:
+    home = Home.resolve(tmp_path / "home").ensure()
+    path = home.bronze / "test" / "src" / "2026-09.parquet"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a parquet file")
+    failure = only_failure(validate_bronze(home, path, SUITE))
+    assert failure.expectation == "expect_table_to_be_readable"
+    assert failure.detail.startswith("cannot read it (")
 
 
 def test_missing_column_and_wrong_type_come_from_the_schema(tmp_path: Path) -> None:
@@ -190,25 +272,35 @@ def test_missing_column_and_wrong_type_come_from_the_schema(tmp_path: Path) -> N
 def test_row_conditions_limit_what_a_rule_judges(tmp_path: Path) -> None:
     suite = Suite(
         name="conditional",
-        patterns=(Pattern("account_id", OCID, "OCID", when='provider == "oci"'),
-                  Pattern("account_id", AZURE_SUBSCRIPTION_GUID, "subscription GUID", when='provider == "azure"'),
-                  Pattern("account_id", GCP_BILLING_ACCOUNT_ID, "GCP billing account", when='provider == "gcp"')),
-        not_null=(NotNull("currency", when='provider == "gcp"'),),
+        patterns=(Pattern("account_id", OCID, "OCID", when="provider = 'oci'"),
+                  Pattern("account_id", AZURE_SUBSCRIPTION_GUID, "subscription GUID", when="provider = 'azure'"),
+                  Pattern("account_id", GCP_BILLING_ACCOUNT_ID, "GCP billing account", when="provider = 'gcp'")),
+        not_null=(NotNull("currency", when="provider = 'gcp'"),),
     )
     data = {
-        "provider": ["oci", "oci", "azure", "gcp", "gcp", "aws"],
+        "provider": ["oci", "oci", "azure", "gcp", "gcp", "aws", None],
         "account_id": ["ocid1.tenancy.oc1..aaaaaaaaba3pv6wkcr4jqae5f15p2b2m2yt2j6rx32uzr4h25vqstifsfdsq",
                        "ocid1.compartment.oc1..aaaaaaaa5hr4", "0f7d3c52-1a6e-4c4b-9f7a-5e2b8d4c1a90",
-                       "01A2B3-C4D5E6-F7A8B9", "01a2b3-c4d5e6-f7a8b9", "not judged"],
-        "currency": ["USD", None, "USD", "USD", None, None],
+                       "01A2B3-C4D5E6-F7A8B9", "01a2b3-c4d5e6-f7a8b9", "not judged", "nor this"],
+        "currency": ["USD", None, "USD", "USD", None, None, None],
     }
     path = tmp_path / "f.parquet"
     pq.write_table(pa.table(data), path)
     report = validate_parquet(path, suite)
     by_rule = {f.rule.split(":")[0]: f for f in report.failures}
-    assert set(by_rule) == {"GCP billing account", "not null where provider == \"gcp\""}
-    assert by_rule["GCP billing account"].examples[0]["row"] == 4
+    assert set(by_rule) == {"GCP billing account", "not null where provider = 'gcp'"}
+    assert by_rule["GCP billing account"].examples == [{"row": 4, "account_id": "01a2b3-c4d5e6-f7a8b9"}]
     assert (by_rule["GCP billing account"].unexpected_count, by_rule["GCP billing account"].element_count) == (1, 2)
+    assert report.batches == 3  # one filtered view per distinct condition (gcp, oci, azure)
+
+
+def test_a_row_condition_that_cannot_be_evaluated_fails_its_rules(tmp_path: Path) -> None:
+    suite = Suite(name="conditional", not_null=("cost", NotNull("currency", when="no_such_column = 'x'")))
+    report = validate_parquet(write(tmp_path / "f.parquet", rows()), suite)
+    failure = only_failure(report)
+    assert (failure.expectation, failure.column) == ("expect_column_values_to_not_be_null", "currency")
+    assert failure.detail.startswith("GX could not evaluate it: ") and "no_such_column" in failure.detail
+    assert report.batches == 1  # the unconditioned rule was still judged
 
 
 def make_costs_db(path: Path, extra: list[tuple[Any, ...]] = ()) -> Path:
@@ -247,7 +339,7 @@ def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path
         (6, 6, 6, 6, "USD", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-03", "2026-09-04",
          "Usage", None, "AWS", "acme", "a1", "f9"),  # the same line a1 of the same charge period again
     ]
-    report = validate_relation(make_costs_db(tmp_path / "bad.duckdb", bad), "costs", suite, batch_size=2)
+    report = validate_relation(make_costs_db(tmp_path / "bad.duckdb", bad), "costs", suite)
     found = {(f.expectation, f.column): f for f in report.failures}
     assert set(found) == {
         ("expect_column_values_to_match_regex", "SubAccountId"),
@@ -259,6 +351,13 @@ def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path
     sub = found[("expect_column_values_to_match_regex", "SubAccountId")]
     # Judged on AWS rows only (5 of 6): the Oracle row's OCID is not an AWS id and is not counted.
     assert (sub.unexpected_count, sub.element_count, sub.examples[0]["SubAccountId"]) == (1, 5, "0123456789012")
+    assert "row" not in sub.examples[0]  # a relation has no file row numbers
+    assert sub.examples[0]["BilledCost"] == "4"  # exact decimal, not 4.000000000000000000
+    # Unconditioned rules, the period rule (not on corrections) and the AWS rows: three GX batches.
+    assert report.batches == 3
+    late = found[("expect_column_pair_values_a_to_be_greater_than_b", "ChargePeriodEnd <= BillingPeriodEnd")]
+    assert (late.unexpected_count, late.element_count) == (1, 5)  # the August correction is not judged
+    assert late.examples[0]["ChargePeriodEnd"] == "2026-10-02 00:00:00"
     duplicate = found[("expect_compound_columns_to_be_unique",
                        "x_AccountKey, BillingPeriodStart, x_LineItemId, ChargePeriodStart, ChargePeriodEnd")]
     assert duplicate.unexpected_count == 2
