@@ -66,7 +66,7 @@ def parse_container_url(value: str) -> tuple[str, str, str]:
 class AzureCredentials(Strict):
     """How to reach the storage account, by reference only (never the secret itself). One of:
     connection_string_env | sas_token_env | tenant_id + client_id + client_secret_env.
-    Nothing set: Azure's default credential chain when azure-identity is installed, else anonymous."""
+    Nothing set: Azure's default credential chain (azure-identity's DefaultAzureCredential)."""
 
     connection_string_env: str | None = None
     sas_token_env: str | None = None
