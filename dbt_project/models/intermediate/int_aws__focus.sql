@@ -2,20 +2,11 @@
 -- more or fewer: `costs` must add up to the export row for row (reconciliation, no-duplicate checks),
 -- so AWS lines that FOCUS would split (a recurring commitment fee that also carries the unused part
 -- of the commitment) stay one row; the README lists these deliberate differences.
-with line_items as {{ inline_cte() }} (
-
-    select * from {{ ref('int_aws__line_items') }}
-
-),
-
-kept as {{ inline_cte() }} (
-
-    select * from line_items
-    where drop_reason is null
-
-),
-
-service_categories as (
+-- Every CTE below is read exactly once, and the month of line items is read from the upstream view
+-- directly wherever it is needed: DuckDB materializes a CTE referenced twice (writes every column of
+-- every line to a temporary table, ~60 s at 10M rows), and the NOT MATERIALIZED hint does not survive
+-- in a view stored in a database file (DuckDB 1.5 drops it on serialization).
+with service_categories as (
 
     select product_code as category_product_code, service_category, service_subcategory
     from {{ ref('aws_service_categories') }}
@@ -44,7 +35,7 @@ reservations as (
         sum(case when line_item_type = 'DiscountedUsage' then usage_amount end) as ri_used_hours,
         sum(case when line_item_type = 'DiscountedUsage' then reservation_effective_cost end) as ri_used_effective_cost,
         max(case when line_item_type = 'RIFee' then unblended_rate end) as ri_recurring_rate
-    from line_items
+    from {{ ref('int_aws__line_items') }}
     where reservation_arn is not null
         and not coalesce(is_split_allocation, false)
     group by 1, 2, 3
@@ -57,8 +48,8 @@ reservations as (
 service_names as (
 
     select product_code as service_product_code, max(product_name) as service_product_name
-    from kept
-    where product_code is not null
+    from {{ ref('int_aws__line_items') }}
+    where drop_reason is null and product_code is not null
     group by 1
 
 ),
@@ -66,8 +57,8 @@ service_names as (
 region_names as (
 
     select region_id as region_id_of_name, max(region_name) as region_name_of_id
-    from kept
-    where region_id is not null
+    from {{ ref('int_aws__line_items') }}
+    where drop_reason is null and region_id is not null
     group by 1
 
 ),
@@ -120,7 +111,7 @@ classified as (
         -- AWS keys its service by product code; one name and one category per code.
         coalesce(service_names.service_product_name, product_name, product_code) as service_name,
         coalesce(region_name, region_names.region_name_of_id, region_id) as region_name_filled
-    from kept
+    from {{ ref('int_aws__line_items') }} as kept
     left join service_categories
         on kept.product_code = service_categories.category_product_code
     left join payer_names
@@ -133,6 +124,7 @@ classified as (
         on kept.account_key = reservations.ri_account_key
         and kept.billing_period_start_at = reservations.ri_billing_period_start_at
         and kept.reservation_arn = reservations.ri_arn
+    where kept.drop_reason is null
 
 ),
 
