@@ -35,17 +35,18 @@ def check_env_name(value: str | None) -> str | None:
     return value
 
 
-def local_folder(value: str) -> str:
-    """A local folder given as file:///path or /path (env vars and ~ expanded), returned as an absolute path."""
+def local_folder(value: str, kind: str = "folder") -> str:
+    """A local folder (or file: ``kind``) given as file:///path or /path (env vars and ~ expanded), returned
+    as an absolute path."""
     value = os.path.expandvars(os.path.expanduser(value))
     if "$" in value:
         raise ValueError(f"refers to an environment variable that is not set: {value!r}")
     if value.startswith("file://"):
         value = value[len("file://") :]
     if "://" in value:
-        raise ValueError(f"must be a local path or file:///path here; got {value!r}")
+        raise ValueError(f"must be a local {kind} (a path or file:///path) here; got {value!r}")
     if not value.startswith("/"):
-        raise ValueError(f"a local folder must be an absolute path (or file:///...); got {value!r}")
+        raise ValueError(f"a local {kind} must be an absolute path (or file:///...); got {value!r}")
     return value.rstrip("/") or "/"
 
 

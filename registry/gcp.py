@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_month
+from registry.base import BaseAccount, Strict, check_month, local_folder
 
 # XXXXXX-XXXXXX-XXXXXX, hexadecimal (the Cloud console shows it upper case).
 BILLING_ACCOUNT_ID = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
@@ -123,18 +123,7 @@ class GcpAccount(BaseAccount):
     @field_validator("source")
     @classmethod
     def _source(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        expanded = os.path.expandvars(os.path.expanduser(value))
-        if "$" in expanded:
-            raise ValueError(f"refers to an environment variable that is not set: {value!r}")
-        if expanded.startswith("file://"):
-            expanded = expanded[len("file://") :]
-        if "://" in expanded:
-            raise ValueError(f"must be a local file or folder (NDJSON or Parquet); got {value!r}")
-        if not expanded.startswith("/"):
-            raise ValueError(f"must be an absolute path (or file:///...); got {value!r}")
-        return expanded.rstrip("/") or "/"
+        return None if value is None else local_folder(value, "file or folder (NDJSON or Parquet)")
 
     @field_validator("api_endpoint")
     @classmethod

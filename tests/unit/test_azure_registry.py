@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from registry_helpers import errors, write
 
-from registry import RegistryError, load_registry
+from registry import load_registry
 from registry.azure import AzureAccount, parse_container_url
 
 VALID = """\
@@ -32,18 +32,6 @@ accounts:
       client_id: 04b07795-8ddb-461a-bbee-02f9e1bf7b46
       client_secret_env: FABRIKAM_CLIENT_SECRET
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "accounts.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(RegistryError) as caught:
-        load_registry(write(tmp_path, text))
-    return caught.value.problems
 
 
 def test_valid_ea_and_mca_entries(tmp_path: Path) -> None:

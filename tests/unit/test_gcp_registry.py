@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from registry_helpers import errors, write
 
-from registry import RegistryError, load_registry
+from registry import load_registry
 from registry.gcp import GcpAccount
 
 VALID = """\
@@ -24,18 +24,6 @@ accounts:
     credentials:
       service_account_key_file: /run/secrets/gcp-billing.json
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "accounts.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(RegistryError) as caught:
-        load_registry(write(tmp_path, text))
-    return caught.value.problems
 
 
 def test_the_issue_entry_loads_with_google_table_names(tmp_path: Path) -> None:

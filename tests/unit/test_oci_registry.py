@@ -3,12 +3,12 @@ file:line errors; secrets are only ever named by reference."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from registry_helpers import errors, write
 
-from registry import RegistryError, load_registry
+from registry import load_registry
 from registry.oci import OciAccount
 
 VALID = """\
@@ -25,18 +25,6 @@ accounts:
       fingerprint: "12:34:56:78:90:ab:cd:ef:12:34:56:78:90:ab:cd:ef"
       key_file: /run/secrets/oci_api_key.pem
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "accounts.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(RegistryError) as caught:
-        load_registry(write(tmp_path, text))
-    return caught.value.problems
 
 
 def test_issue_example_loads(tmp_path: Path) -> None:

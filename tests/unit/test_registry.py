@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from registry_helpers import errors, write
 
 from registry import RegistryError, load_registry, resolve_registry_path
 
@@ -29,18 +29,6 @@ accounts:
     role: linked
     payer: acme-payer
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "accounts.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(RegistryError) as caught:
-        load_registry(write(tmp_path, text))
-    return caught.value.problems
 
 
 def test_valid_registry_loads_with_types(tmp_path: Path) -> None:
