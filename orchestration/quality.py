@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import dagster as dg
 import duckdb
 
+from connectors.duckdb_util import connect, quote_identifier, sql_literal
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -428,7 +430,7 @@ def _cell(value: Any) -> Any:
 
 def _comparable(column: str, duckdb_type: str) -> str:
     """``column`` as a naive UTC TIMESTAMP in SQL: the bronze may hold zoned or naive timestamps or DATEs."""
-    name = _quote(column)
+    name = quote_identifier(column)
     if duckdb_type == "TIMESTAMP WITH TIME ZONE":
         return f"timezone('UTC', {name})"
     if duckdb_type.startswith("TIMESTAMP") or duckdb_type == "DATE":
@@ -440,7 +442,7 @@ def _comparable(column: str, duckdb_type: str) -> str:
 def _month_start(column: str) -> str:
     # try_strptime, not strptime: a malformed month is NULL and not judged (its format is a Pattern's
     # business). It is also far faster here: 0.07 s instead of 1.3 s on a 10M-row month.
-    return f"try_strptime(CAST({_quote(column)} AS VARCHAR) || '-01', '%Y-%m-%d')"
+    return f"try_strptime(CAST({quote_identifier(column)} AS VARCHAR) || '-01', '%Y-%m-%d')"
 
 
 def _row_tallies(suite: Suite, present: Mapping[str, str]) -> tuple[dict[str | None, list[_Tally]], list[str]]:
@@ -458,14 +460,14 @@ def _row_tallies(suite: Suite, present: Mapping[str, str]) -> tuple[dict[str | N
             add(rule.when, _Tally(
                 "expect_column_values_to_not_be_null", rule.column,
                 "not null" + (f" where {rule.when}" if rule.when else ""), (rule.column, *base),
-                "ExpectColumnValuesToNotBeNull", {"column": rule.column}, f"{_quote(rule.column)} IS NULL"))
+                "ExpectColumnValuesToNotBeNull", {"column": rule.column}, f"{quote_identifier(rule.column)} IS NULL"))
     for p in suite.patterns:
         if p.column in present:
             # GX writes `column ~ 'regex'` (see gx_duckdb.enable_regex): the same test here.
             add(p.when, _Tally(
                 "expect_column_values_to_match_regex", p.column, f"{p.meaning}: {p.regex}", (p.column, *base),
                 "ExpectColumnValuesToMatchRegex", {"column": p.column, "regex": p.regex},
-                f"{_quote(p.column)} IS NOT NULL AND NOT ({_quote(p.column)} ~ {_literal(p.regex)})"))
+                f"{quote_identifier(p.column)} IS NOT NULL AND NOT ({quote_identifier(p.column)} ~ {sql_literal(p.regex)})"))
     for index, w in enumerate(suite.periods):
         needed = [w.start, w.end] + [c for c in (w.period_start, w.period_end, w.month) if c]
         if not set(needed) <= set(present):
@@ -563,7 +565,7 @@ def _examples(
     con: duckdb.DuckDBPyConnection, view: str, tally: _Tally, limit: int, row_label: str | None, ordered: bool,
 ) -> list[dict[str, Any]]:
     """The first ``limit`` rows of ``view`` that ``tally``'s expectation found unexpected (in row order)."""
-    select = ([f"{_ROW} AS {_quote(row_label)}"] if row_label else []) + [_quote(c) for c in tally.shown]
+    select = ([f"{_ROW} AS {quote_identifier(row_label)}"] if row_label else []) + [quote_identifier(c) for c in tally.shown]
     cursor = con.execute(f"SELECT {', '.join(select)} FROM {view} WHERE {tally.unexpected_sql}"
                          f"{f' ORDER BY {_ROW}' if ordered else ''} LIMIT {int(limit)}")
     names = [d[0] for d in cursor.description]
@@ -575,25 +577,11 @@ def _examples(
 # ------------------------------------------------------------------------------------------------
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _connect(scratch: Path | None, database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(database, read_only=read_only)
-    con.execute(f"SET memory_limit = {_literal(DUCKDB_MEMORY_LIMIT)}")
-    con.execute("SET threads = 2")
-    con.execute("SET preserve_insertion_order = false")
-    # Zoned timestamps in example rows come out in UTC, whatever the machine's time zone.
-    con.execute("SET TimeZone = 'UTC'")
-    if scratch is not None:
-        scratch.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {_literal(str(scratch))}")
-    return con
+def _connect(scratch: Path | None) -> duckdb.DuckDBPyConnection:
+    # Row order carries no meaning here; zoned timestamps in example rows come out in UTC, whatever the
+    # machine's time zone.
+    return connect(scratch, memory_limit=DUCKDB_MEMORY_LIMIT, threads=2, preserve_insertion_order=False,
+                   timezone="UTC")
 
 
 def duplicate_failures(
@@ -605,8 +593,8 @@ def duplicate_failures(
     for rule in suite.unique:
         if not set(rule.columns) <= present_set:
             continue  # schema_failures already names the missing column
-        keys = ", ".join(_quote(c) for c in rule.columns)
-        filters = " AND ".join([f"{_quote(c)} IS NOT NULL" for c in rule.columns] + ([f"({rule.when})"] if rule.when else []))
+        keys = ", ".join(quote_identifier(c) for c in rule.columns)
+        filters = " AND ".join([f"{quote_identifier(c)} IS NOT NULL" for c in rule.columns] + ([f"({rule.when})"] if rule.when else []))
         # Two passes keep the hash table small: group 8-byte hashes of the key first (long id strings
         # would make it ~10x bigger), then compare exact keys only for the hashes seen twice.
         con.execute(
@@ -622,9 +610,9 @@ def duplicate_failures(
         ).fetchall()[0]
         if duplicated:
             shown = list(dict.fromkeys([*rule.columns, *(c for c in suite.examples if c in present_set)]))
-            select = ", ".join(([f"{row_column} AS {_quote(row_label)}"] if row_column else []) + [f"t.{_quote(c)}" for c in shown])
-            join = " AND ".join(f"t.{_quote(c)} = d.{_quote(c)}" for c in rule.columns)
-            order = ", ".join([f"t.{_quote(c)}" for c in rule.columns] + ([row_column] if row_column else []))
+            select = ", ".join(([f"{row_column} AS {quote_identifier(row_label)}"] if row_column else []) + [f"t.{quote_identifier(c)}" for c in shown])
+            join = " AND ".join(f"t.{quote_identifier(c)} = d.{quote_identifier(c)}" for c in rule.columns)
+            order = ", ".join([f"t.{quote_identifier(c)}" for c in rule.columns] + ([row_column] if row_column else []))
             cursor = con.execute(
                 f"SELECT {select} FROM {relation} AS t JOIN (SELECT * FROM __dups ORDER BY ALL LIMIT {int(examples)}) AS d "
                 f"ON {join} ORDER BY {order} LIMIT {int(examples)}"
@@ -663,7 +651,7 @@ def validate_parquet(
     con = _connect(scratch)
     try:
         con.execute(f"CREATE VIEW __source AS SELECT * EXCLUDE (file_row_number), file_row_number AS {_ROW} "
-                    f"FROM read_parquet({_literal(file)}, file_row_number = true)")
+                    f"FROM read_parquet({sql_literal(file)}, file_row_number = true)")
         duplicates = duplicate_failures(con, "__source", suite, schema.names, file, examples, row_column=f"t.{_ROW}")
         found, batches = row_failures(con, suite, file, examples, row_label="row")
     finally:
@@ -679,10 +667,10 @@ def validate_relation(
     """Validate a table (or view) of a DuckDB file, attached READ_ONLY to the validation's own DuckDB."""
     started = time.perf_counter()
     label = f"{database}:{relation}"
-    table = f"__database.{_quote(relation)}"
+    table = f"__database.{quote_identifier(relation)}"
     con = _connect(scratch)
     try:
-        con.execute(f"ATTACH {_literal(str(database))} AS __database (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(str(database))} AS __database (READ_ONLY)")
         schema = con.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
         rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         failures = schema_failures(schema, suite, label, rows)
@@ -869,7 +857,7 @@ def costs_suite(providers: Mapping[str, Provider]) -> Suite:
     for provider in providers.values():
         own = provider.quality_suite("costs")
         if own is not None:
-            suite = suite.merged(own.restricted(f'"ProviderName" = {_literal(provider.label)}'), name=suite.name)
+            suite = suite.merged(own.restricted(f'"ProviderName" = {sql_literal(provider.label)}'), name=suite.name)
     return suite
 
 
