@@ -7,7 +7,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: setup demo test ui bench lint clean
+.PHONY: setup demo test test-unit ui bench lint clean
 
 # Test services (Azurite, BigQuery emulator, ...) add themselves from mk/*.mk: each appends the
 # targets it needs to TEST_DEPS.
@@ -29,6 +29,10 @@ demo: setup
 
 test: setup $(TEST_DEPS)
 	$(VENV)/bin/python -m pytest
+
+# Daily work: unit tests, the real samples and the dbt unit tests; no services, no sudo, no browser.
+test-unit: setup
+	$(VENV)/bin/python -m pytest -m "not integration and not e2e"
 
 # The Dagster UI on the demo (run `make demo` first): http://127.0.0.1:3000
 ui: setup

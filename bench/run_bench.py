@@ -99,7 +99,7 @@ def ensure_month(workdir: Path, rows: int) -> dict:
 
 
 def child_generate(args: dict) -> dict:
-    from connectors.aws.generator import default_spec, write_bench_cur2_month
+    from demo.aws import default_spec, write_bench_cur2_month
 
     folder, rows = Path(args["folder"]), int(args["rows"])
     started = time.perf_counter()
@@ -259,7 +259,7 @@ def child_cmd(mode: str, **args: object) -> list[str]:
 
 def costlake_cmd(home: Path, registry: Path) -> list[str]:
     exe = Path(sys.executable).parent / "costlake"
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestration.cli"]
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestration.app.cli"]
     return [*base, "run", "--home", str(home), "--registry", str(registry), "--months", MONTH]
 
 

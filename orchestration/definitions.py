@@ -11,21 +11,20 @@ import os
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.automation import build_daily_schedule, build_export_sensor, build_registry_sensor
-from orchestration.catalog import PROVIDERS
-from orchestration.home import Home
-from orchestration.resources import CostlakeResource
-from orchestration.sources import build_source_asset, monthly_partitions
-from orchestration.status_assets import BILLING_STATUS_ASSET, billing_status, billing_status_sensor
-from orchestration.warehouse_assets import (
-    DBT_PROJECT_DIR,
+from orchestration.assets.automation import build_daily_schedule, build_export_sensor, build_registry_sensor
+from orchestration.assets.bronze import build_source_asset, monthly_partitions
+from orchestration.assets.status import BILLING_STATUS_ASSET, billing_status, billing_status_sensor
+from orchestration.assets.warehouse import (
     build_dbt_assets,
     build_reconciliation_checks,
     daily_cost_chart,
-    dbt_executable,
     published_warehouse,
     registry_accounts,
 )
+from orchestration.home import Home
+from orchestration.providers.catalog import PROVIDERS
+from orchestration.resources import CostlakeResource
+from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable
 from registry import Registry, load_registry, resolve_registry_path
 
 

@@ -178,6 +178,10 @@ class AwsAccount(BaseAccount):
         return self.payer
 
     @property
+    def parent_field(self) -> str:
+        return "payer"
+
+    @property
     def export_summary(self) -> str | None:
         return ", ".join(f"{e.format}:{e.name}" for e in self.all_exports) or None
 

@@ -91,6 +91,11 @@ class BaseAccount(Strict):
         return None
 
     @property
+    def parent_field(self) -> str:
+        """The entry's field naming its parent entry (``parent_key``), for messages: AWS 'payer'."""
+        return "parent"
+
+    @property
     def export_summary(self) -> str | None:
         """The entry's exports in one short line ('<kind>:<name>, ...'), or None when it names none."""
         return None

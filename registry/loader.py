@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from registry.model import Account, Registry, account_model_for
+from registry.model import PROVIDER_MODELS, Account, Registry, account_model_for
 
 DEFAULT_HOME = ".costlake"
 
@@ -226,7 +226,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
         if model is None:
             line = entry.key_lines.get("provider", entry.line)
             problems.append(
-                f"{file}:{line}: {where}.provider: expected one of aws, azure, gcp, oci; got {provider!r}"
+                f"{file}:{line}: {where}.provider: expected one of {', '.join(PROVIDER_MODELS)}; got {provider!r}"
             )
             continue
         try:

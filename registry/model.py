@@ -79,15 +79,19 @@ class Registry(BaseModel):
                 seen_ids[identity] = index
         by_key = {account.key: account for _, account in indexed}
         for index, account in indexed:
-            if isinstance(account, AwsAccount) and account.role == "linked":
-                payer = by_key.get(account.payer or "")
-                if payer is None:
-                    problems.append(
-                        f"accounts[{index}].payer: no entry has key '{account.payer}'; "
-                        "name the key of a registered aws payer"
-                    )
-                elif not isinstance(payer, AwsAccount) or payer.role != "payer":
-                    problems.append(f"accounts[{index}].payer: '{account.payer}' is not an aws payer entry")
+            # An entry billed through another (an AWS linked account through its payer) names a registered
+            # billing source of its own provider.
+            if account.parent_key is None:
+                continue
+            field = account.parent_field
+            parent = by_key.get(account.parent_key)
+            if parent is None:
+                problems.append(
+                    f"accounts[{index}].{field}: no entry has key '{account.parent_key}'; "
+                    f"name the key of a registered {account.provider} {field}"
+                )
+            elif parent.provider != account.provider or not parent.is_billing_source:
+                problems.append(f"accounts[{index}].{field}: '{account.parent_key}' is not an {account.provider} {field} entry")
         return problems
 
     def get(self, key: str) -> Account:
@@ -103,19 +107,11 @@ class Registry(BaseModel):
         """Billing sources (entries that own exports) of one provider, in registry order."""
         return [a for a in self.accounts if a.provider == provider and a.is_billing_source]
 
-    @property
-    def aws_payers(self) -> list[AwsAccount]:
-        return [a for a in self.accounts if isinstance(a, AwsAccount) and a.role == "payer"]
-
-    def linked_accounts_of(self, payer_key: str) -> list[AwsAccount]:
-        return [a for a in self.accounts if isinstance(a, AwsAccount) and a.role == "linked" and a.payer == payer_key]
-
-    def kept_usage_accounts(self, payer_key: str) -> list[AwsAccount]:
-        """Usage accounts whose rows in this payer's export are kept: the payer and its registered linked
-        accounts. Rows of any other usage account are unconnected and dropped (and reported)."""
-        payer = self.get(payer_key)
-        assert isinstance(payer, AwsAccount)
-        return [payer, *self.linked_accounts_of(payer_key)]
+    def members_of(self, source_key: str) -> list[Account]:
+        """A billing source and the entries registered under it (an AWS payer and its linked accounts): the
+        sub accounts whose rows in the source's export are kept. Rows of any other sub account are dropped
+        (and reported)."""
+        return [self.get(source_key), *(a for a in self.accounts if a.parent_key == source_key)]
 
     @property
     def billing_sources(self) -> list[Account]:

@@ -18,6 +18,19 @@ def samples_dir() -> Path:
     return REPO.parent / "shared" / "samples"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test's layer is its folder: tests/<layer>/... gets the marker <layer> (unit, samples, integration,
+    e2e), so `pytest -m "not integration and not e2e"` (make test-unit) never needs a service."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            layer = Path(str(item.fspath)).resolve().relative_to(tests).parts[0]
+        except ValueError:
+            continue
+        if layer in ("unit", "samples", "integration", "e2e"):
+            item.add_marker(layer)
+
+
 @pytest.fixture
 def samples() -> Path:
     path = samples_dir()

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main
-from orchestration.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS, generate_demo_exports
+from demo.aws.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS
+from demo.exports import generate_demo_exports
+from orchestration.app.cli import main
 from orchestration.home import Home
 
 

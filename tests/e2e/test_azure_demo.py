@@ -9,11 +9,11 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from connectors.azure.demo import generate_azure_demo
-from connectors.azure.generator import GeneratedAzureMonth
-from orchestration.azure import AZURE
+from demo.azure.demo import generate_azure_demo
+from demo.azure.generator import GeneratedAzureMonth
+from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
-from orchestration.sources import reconcile
+from orchestration.providers.azure import AZURE
 from registry import load_registry
 
 pytestmark = pytest.mark.e2e

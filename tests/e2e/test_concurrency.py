@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.cli import main
+from orchestration.app.cli import main
 from orchestration.home import Home
 
 pytestmark = pytest.mark.e2e

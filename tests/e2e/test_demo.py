@@ -8,8 +8,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from orchestration.cli import main
-from orchestration.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS
+from demo.aws.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS
+from orchestration.app.cli import main
 from orchestration.home import Home
 
 pytestmark = pytest.mark.e2e

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from orchestration.cli import main
+from orchestration.app.cli import main
+from orchestration.assets.warehouse import MART_NAMES
 from orchestration.home import Home
-from orchestration.warehouse_assets import MART_NAMES
 
 pytestmark = pytest.mark.e2e
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.gcp.generator import DEMO_SOURCES, GeneratedMonth, costs_table, generate_gcp_demo, totals_of
-from orchestration.gcp import GCP
+from demo.gcp.generator import DEMO_SOURCES, GeneratedMonth, costs_table, generate_gcp_demo, totals_of
+from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
-from orchestration.sources import reconcile
+from orchestration.providers.gcp import GCP
 from registry import load_registry
 
 pytestmark = pytest.mark.e2e

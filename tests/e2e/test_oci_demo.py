@@ -9,10 +9,10 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from connectors.oci.generator import DEMO_TENANCIES, GeneratedTenancy, generate_oci_demo
-from orchestration.catalog import PROVIDERS
+from demo.oci.generator import DEMO_TENANCIES, GeneratedTenancy, generate_oci_demo
+from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
-from orchestration.sources import reconcile
+from orchestration.providers.catalog import PROVIDERS
 from registry import load_registry
 
 pytestmark = pytest.mark.e2e

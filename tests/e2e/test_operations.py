@@ -10,11 +10,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from connectors.aws.generator import write_payer_month
-from orchestration.automation import build_export_sensor, build_registry_sensor, recent_months
-from orchestration.cli import main
+from demo.aws import write_payer_month
+from demo.aws.demo import ACME_CUR2
+from orchestration.app.cli import main
+from orchestration.assets.automation import build_export_sensor, build_registry_sensor, recent_months
 from orchestration.definitions import build_definitions
-from orchestration.demo import ACME_CUR2
 from orchestration.home import Home
 from registry import load_registry
 
@@ -58,7 +58,7 @@ def _scan(sensor: dg.SensorDefinition, cursor: str | None, instance: dg.DagsterI
 
 def test_export_sensor_requests_one_run_per_rewrite(demo_copy: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     registry_path = str(demo_copy.root / "registry.yaml")
-    monkeypatch.setattr("orchestration.automation.recent_months", lambda today, count: ["2026-09", "2026-10"])
+    monkeypatch.setattr("orchestration.assets.automation.recent_months", lambda today, count: ["2026-09", "2026-10"])
     sensor = build_export_sensor(registry_path)
     instance = dg.DagsterInstance.ephemeral()
 

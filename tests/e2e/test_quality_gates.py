@@ -15,9 +15,9 @@ import duckdb
 import pytest
 
 from connectors.records import record_path_for
-from orchestration.cli import main
+from orchestration.app.cli import main
 from orchestration.home import Home
-from orchestration.quality import BRONZE_QUALITY_CHECK, COSTS_QUALITY_CHECK
+from orchestration.quality.checks import BRONZE_QUALITY_CHECK, COSTS_QUALITY_CHECK
 
 pytestmark = pytest.mark.e2e
 

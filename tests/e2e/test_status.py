@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.cli import main
+from orchestration.app.cli import main
 from orchestration.home import Home
-from orchestration.status import evaluate, load
+from orchestration.operations.status import evaluate, load
 from registry import load_registry
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +66,7 @@ def test_missing_export_unloaded_export_and_new_entry(demo_copy: Home, tmp_path)
 def test_status_sensor_requests_one_evaluation_per_hour() -> None:
     import dagster as dg
 
-    from orchestration.status_assets import billing_status_sensor
+    from orchestration.assets.status import billing_status_sensor
 
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral())
     result = billing_status_sensor(context)

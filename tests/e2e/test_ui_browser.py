@@ -30,10 +30,10 @@ from ui_helpers import (
     save_screenshot,
 )
 
-from orchestration.catalog import PROVIDERS
-from orchestration.demo import DEMO_MONTHS
+from demo.exports import DEMO_MONTHS
+from orchestration.assets.bronze import BRONZE_CHECK, reconciliation_check_name
 from orchestration.home import Home
-from orchestration.sources import BRONZE_CHECK, reconciliation_check_name
+from orchestration.providers.catalog import PROVIDERS
 from registry import Registry, load_registry
 
 pytestmark = pytest.mark.e2e

@@ -21,11 +21,11 @@ import boto3
 import duckdb
 import pytest
 
-from connectors.aws.generator import GeneratedMonth, PayerSpec, default_spec, write_payer_month
 from connectors.aws.source import AwsIngestOutcome, AwsPayerSource, bronze_path
 from connectors.errors import ExportAccessError, ExportError, ExportNotFoundError
 from connectors.records import LoadRecord, record_path_for
 from connectors.storage import S3Store
+from demo.aws import GeneratedMonth, PayerSpec, default_spec, write_payer_month
 from registry.model import AwsAccount
 
 pytestmark = pytest.mark.integration

@@ -16,14 +16,14 @@ import dagster as dg
 import pytest
 from azurite_server import CONNECTION_ENV, Azurite, azurite  # noqa: F401  (fixture)
 
-from connectors.azure.demo import CONTOSO_EA, FABRIKAM_MCA
-from connectors.azure.generator import AzureSourceSpec, GeneratedAzureMonth, write_source_month
 from connectors.azure.source import DATASETS, AzureBillingSource, bronze_path
 from connectors.azure.store import AzureBlobStore
 from connectors.errors import ExportAccessError, ExportNotFoundError
-from orchestration.azure import AZURE
-from orchestration.catalog import PROVIDERS
-from orchestration.sources import scan_exports
+from demo.azure.demo import CONTOSO_EA, FABRIKAM_MCA
+from demo.azure.generator import AzureSourceSpec, GeneratedAzureMonth, write_source_month
+from orchestration.assets.bronze import scan_exports
+from orchestration.providers.azure import AZURE
+from orchestration.providers.catalog import PROVIDERS
 from registry.azure import AzureAccount
 from registry.model import Registry
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from connectors.errors import ExportFormatError, ExportNotFoundError
-from connectors.gcp.generator import GcpSpec, Project, bigquery_row, generate_month, totals_of
 from connectors.gcp.schema import bigquery_schema
 from connectors.gcp.source import GcpBillingSource, bronze_path
 from connectors.records import record_path_for
-from orchestration.gcp import GCP
+from demo.gcp.generator import GcpSpec, Project, bigquery_row, generate_month, totals_of
+from orchestration.providers.gcp import GCP
 from registry.gcp import GcpAccount
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -17,8 +17,8 @@ import pytest
 from connectors.aws.manifest import read_run
 from connectors.aws.reader import load_run
 from connectors.storage import LocalStore
+from orchestration.app.runner import run_pipeline
 from orchestration.home import Home
-from orchestration.runner import run_pipeline
 from registry import load_registry
 
 pytestmark = pytest.mark.samples

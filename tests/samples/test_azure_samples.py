@@ -16,8 +16,8 @@ import pytest
 
 from connectors.azure.columns import detect_schema
 from connectors.azure.source import AzureBillingSource
+from orchestration.app.runner import run_pipeline
 from orchestration.home import Home
-from orchestration.runner import run_pipeline
 from registry import load_registry
 from registry.azure import AzureAccount
 

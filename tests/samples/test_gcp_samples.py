@@ -20,10 +20,10 @@ import duckdb
 import pytest
 
 from connectors.gcp.source import GcpBillingSource
-from orchestration.catalog import PROVIDERS
+from orchestration.app.runner import run_pipeline
+from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
-from orchestration.runner import run_pipeline
-from orchestration.sources import reconcile
+from orchestration.providers.catalog import PROVIDERS
 from registry import load_registry
 
 pytestmark = pytest.mark.samples

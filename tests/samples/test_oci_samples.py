@@ -18,8 +18,8 @@ import pytest
 
 from connectors.oci.columns import COST
 from connectors.oci.source import OciTenancySource, bronze_path
+from orchestration.app.runner import run_pipeline
 from orchestration.home import Home
-from orchestration.runner import run_pipeline
 from registry import load_registry
 from registry.oci import OciAccount
 

@@ -22,7 +22,6 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.aws.generator import GeneratedMonth, LinkedAccount, PayerSpec, default_spec, write_payer_month
 from connectors.aws.reader import empty_bronze_select
 from connectors.aws.source import AwsIngestOutcome, AwsPayerSource, bronze_path
 from connectors.errors import (
@@ -32,6 +31,7 @@ from connectors.errors import (
     UnsafeKeyError,
 )
 from connectors.records import LoadRecord, record_path_for
+from demo.aws import GeneratedMonth, LinkedAccount, PayerSpec, default_spec, write_payer_month
 from registry.model import AwsAccount
 
 PERIOD = "2026-09"

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.aws.generator import (
+from demo.aws import (
     AccountTotals,
     GeneratedMonth,
     LinkedAccount,

@@ -18,7 +18,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.azure.generator import (
+from connectors.azure.source import DATASETS, AzureBillingSource, bronze_path
+from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError, UnsafeKeyError
+from connectors.records import record_path_for
+from demo.azure.generator import (
     AzureSourceSpec,
     BillingProfile,
     GeneratedAzureMonth,
@@ -26,10 +29,7 @@ from connectors.azure.generator import (
     ea_columns,
     write_source_month,
 )
-from connectors.azure.source import DATASETS, AzureBillingSource, bronze_path
-from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError, UnsafeKeyError
-from connectors.records import record_path_for
-from orchestration.azure import AZURE
+from orchestration.providers.azure import AZURE
 from registry.azure import AzureAccount
 
 PERIOD = "2026-09"

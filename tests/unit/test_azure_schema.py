@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from connectors.azure.columns import detect_schema, english_name, normalize_header
-from connectors.azure.generator import ea_columns, mca_columns
 from connectors.azure.reader import SourceFile, detect
 from connectors.errors import ExportFormatError
+from demo.azure.generator import ea_columns, mca_columns
 
 
 def test_ea_pascal_case() -> None:

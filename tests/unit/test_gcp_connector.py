@@ -15,7 +15,11 @@ import duckdb
 import pytest
 
 from connectors.errors import ExportFormatError, ExportNotFoundError
-from connectors.gcp.generator import (
+from connectors.gcp.loader import billing_period_bounds, connect
+from connectors.gcp.source import GcpBillingSource, bronze_path, feeds_costs
+from connectors.gcp.wire import DOUBLE, money_expr
+from connectors.records import record_path_for
+from demo.gcp.generator import (
     GcpSpec,
     Project,
     generate_month,
@@ -25,11 +29,7 @@ from connectors.gcp.generator import (
     write_ndjson,
     write_parquet,
 )
-from connectors.gcp.loader import billing_period_bounds, connect
-from connectors.gcp.source import GcpBillingSource, bronze_path, feeds_costs
-from connectors.gcp.wire import DOUBLE, money_expr
-from connectors.records import record_path_for
-from orchestration.gcp import GCP
+from orchestration.providers.gcp import GCP
 from registry.gcp import GcpAccount
 
 SPEC = GcpSpec("gcp-unit", "0A1B2C-3D4E5F-6A7B8C", (
@@ -319,8 +319,8 @@ def test_folder_problems(tmp_path: Path) -> None:
 
 
 def test_export_sensor_requests_one_run_per_change_of_the_export(tmp_path: Path) -> None:
-    from orchestration.catalog import PROVIDERS
-    from orchestration.sources import scan_exports
+    from orchestration.assets.bronze import scan_exports
+    from orchestration.providers.catalog import PROVIDERS
     from registry import Registry
 
     rows = generate_month(SPEC, MONTH).standard

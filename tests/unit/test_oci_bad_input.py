@@ -12,15 +12,15 @@ import pytest
 
 from connectors.errors import ExportFormatError
 from connectors.oci.columns import COST
-from connectors.oci.generator import (
+from connectors.oci.source import OciTenancySource, bronze_path
+from connectors.records import record_path_for
+from demo.oci.generator import (
     GeneratedObject,
     GeneratedTenancy,
     default_spec,
     generate_tenancy,
     write_objects,
 )
-from connectors.oci.source import OciTenancySource, bronze_path
-from connectors.records import record_path_for
 from registry.oci import OciAccount
 
 KEY = "oci-bad"

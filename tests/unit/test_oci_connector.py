@@ -17,7 +17,9 @@ import duckdb
 import pytest
 
 from connectors.oci.columns import COST, USAGE
-from connectors.oci.generator import (
+from connectors.oci.source import OciTenancySource, bronze_path, index_path
+from connectors.oci.store import LocalReportStore, list_objects
+from demo.oci.generator import (
     COST_HEADER,
     GeneratedObject,
     GeneratedTenancy,
@@ -25,8 +27,6 @@ from connectors.oci.generator import (
     generate_tenancy,
     write_objects,
 )
-from connectors.oci.source import OciTenancySource, bronze_path, index_path
-from connectors.oci.store import LocalReportStore, list_objects
 from registry.oci import OciAccount
 
 KEY = "oci-test"
@@ -260,8 +260,8 @@ def test_current_run_token_is_the_newest_object_that_may_hold_the_month(tmp_path
 
 
 def test_provider_bronze_check_expectations_and_sensor(tmp_path: Path, generated: GeneratedTenancy) -> None:
-    from orchestration.oci import OCI
-    from orchestration.sources import scan_exports
+    from orchestration.assets.bronze import scan_exports
+    from orchestration.providers.oci import OCI
     from registry import Registry
 
     write_objects(tmp_path / "bucket", generated.objects[:-4])

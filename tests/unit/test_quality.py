@@ -22,27 +22,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.aws.generator import default_spec, write_payer_month
 from connectors.aws.source import AwsPayerSource
-from orchestration.aws import AWS, AWS_BRONZE_SUITE
-from orchestration.catalog import PROVIDERS
+from demo.aws import default_spec, write_payer_month
 from orchestration.home import Home
-from orchestration.quality import (
-    AWS_ACCOUNT_ID,
-    AZURE_SUBSCRIPTION_GUID,
+from orchestration.providers.aws import AWS, AWS_ACCOUNT_ID, AWS_BRONZE_SUITE
+from orchestration.providers.azure import AZURE_SUBSCRIPTION_GUID
+from orchestration.providers.catalog import PROVIDERS
+from orchestration.providers.gcp import GCP_BILLING_ACCOUNT_ID
+from orchestration.providers.oci import OCID
+from orchestration.quality.checks import costs_suite
+from orchestration.quality.engine import validate_bronze, validate_parquet, validate_relation
+from orchestration.quality.rules import (
     COSTS_SUITE,
     CURRENCY_CODE,
-    GCP_BILLING_ACCOUNT_ID,
-    OCID,
     NotNull,
     Pattern,
     Suite,
     Unique,
     WithinPeriod,
-    costs_suite,
-    validate_bronze,
-    validate_parquet,
-    validate_relation,
 )
 from registry.model import AwsAccount
 

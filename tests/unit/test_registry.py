@@ -36,7 +36,7 @@ def test_valid_registry_loads_with_types(tmp_path: Path) -> None:
     payer = registry.get("acme-payer")
     assert payer.cost_basis == "blended"
     assert payer.all_exports[0].bucket == "s3://acme-billing"
-    assert [a.key for a in registry.kept_usage_accounts("acme-payer")] == ["acme-payer", "acme-dev"]
+    assert [a.key for a in registry.members_of("acme-payer")] == ["acme-payer", "acme-dev"]
     assert registry.get("acme-dev").account_id == "012345678901"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.demo import demo_registry_text
+from demo.exports import demo_registry_text
 from registry import load_registry
 from registry.model import Registry
 
@@ -54,7 +54,7 @@ def test_non_aws_entries_have_no_aws_shaped_fields(demo: Registry, key: str) -> 
 
 
 def test_registry_list_output(demo: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestration.cli import main
+    from orchestration.app.cli import main
 
     path = tmp_path / "registry.yaml"
     path.write_text(Path(demo.source_file).read_text(encoding="utf-8"), encoding="utf-8")

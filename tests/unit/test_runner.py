@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster._utils.error import SerializableErrorInfo
 
-from orchestration.runner import _root_cause, months_to_load
+from orchestration.app.runner import _root_cause, months_to_load
 
 
 def _error(message: str, cause: SerializableErrorInfo | None = None) -> SerializableErrorInfo:

@@ -1,8 +1,9 @@
 -- Bronze AWS line items (legacy CUR and CUR 2.0 already share one schema), renamed for the
--- intermediate models. Rename and cast only: the cost rules live in int_aws__focus.
+-- intermediate models. Rename and cast only: the cost rules live in int_aws__line_items (billed and
+-- effective cost, drop reasons) and int_aws__focus (the FOCUS mapping).
 with source as (
 
-    select * from {{ source('bronze', 'aws_cur_line_items') }}
+    select * from {{ source('bronze_aws', 'aws_cur_line_items') }}
 
 ),
 

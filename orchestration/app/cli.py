@@ -1,0 +1,273 @@
+"""The `costlake` command: demo, run, registry validate|list."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from orchestration.home import Home
+from registry import Registry, RegistryError, load_registry, resolve_registry_path
+
+
+def _registry(args: argparse.Namespace, home: Home) -> Registry:
+    return load_registry(resolve_registry_path(args.registry, home.root))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(row[i]) for row in cells[1:]) and len(cells) > 1 for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if numeric[i] and n else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def print_summary(home: Home) -> None:
+    from orchestration.warehouse.files import read_warehouse
+
+    if not home.warehouse.exists():
+        print("(no warehouse yet)")
+        return
+    with read_warehouse(home) as con:
+        costs = con.execute(
+            """
+            SELECT "ProviderName", "x_AccountKey", "SubAccountId", strftime("BillingPeriodStart", '%Y-%m') AS month,
+                   "BillingCurrency", count(*) AS rows, sum("BilledCost") AS billed, sum("EffectiveCost") AS effective
+            FROM costs GROUP BY ALL ORDER BY ALL
+            """
+        ).fetchall()
+        dropped = con.execute(
+            """
+            SELECT "x_AccountKey", "BillingPeriod", "SubAccountId", "DropReason", "BillingCurrency",
+                   sum("RowCount"), sum("BilledCost")
+            FROM dropped_costs GROUP BY ALL ORDER BY ALL
+            """
+        ).fetchall()
+    print("\nCost per provider / source / account / month (BilledCost, EffectiveCost in billing currency)")
+    print(
+        _table(
+            ["provider", "source", "account", "month", "currency", "rows", "billed", "effective"],
+            [(p, s, a, m, c, r, f"{b:,.2f}", f"{e:,.2f}") for p, s, a, m, c, r, b, e in costs],
+        )
+    )
+    print("\nRows not in costs (dropped_costs)")
+    if dropped:
+        print(
+            _table(
+                ["source", "month", "account", "reason", "currency", "rows", "billed"],
+                [(s, m, a, reason, c, r, f"{b:,.2f}") for s, m, a, reason, c, r, b in dropped],
+            )
+        )
+    else:
+        print("  none")
+
+
+def print_report(report: object) -> None:
+    from orchestration.app.runner import RunReport
+
+    assert isinstance(report, RunReport)
+    if report.loaded:
+        print("\nLoaded")
+        print(_table(["source", "month", "status", "rows"], report.loaded))
+    if report.checks:
+        print("\nChecks")
+        print(
+            _table(
+                ["asset", "check", "result", "detail"],
+                [(a, c[:60], "PASS" if ok else "FAIL", (d or "")[:100]) for a, c, ok, d in report.checks],
+            )
+        )
+        # The table cuts details to fit; a failed check's detail is what the user acts on, so in full.
+        failed = [(a, c, d) for a, c, ok, d in report.checks if not ok]
+        if failed:
+            print("\nFailed checks")
+            for asset, check, detail in failed:
+                print(f"  - {asset} / {check}: {detail}")
+    if report.failures:
+        print("\nFailures")
+        for failure in report.failures:
+            print(f"  - {failure}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.app.runner import run_pipeline
+
+    home = Home.resolve(args.home).ensure()
+    registry = _registry(args, home)
+    months = [m.strip() for m in args.months.split(",")] if args.months else None
+    report = run_pipeline(registry, home, months)
+    print_report(report)
+    print_summary(home)
+    failed_checks = [c for c in report.checks if not c[2]]
+    if not report.ok:
+        print(f"\ncostlake run: {len(report.failures)} failure(s), {len(failed_checks)} failed check(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestration.app.runner import run_pipeline
+    try:
+        from demo.exports import write_demo
+    except ImportError:
+        print("costlake demo: the demo generators are not installed (they live in the source repository's demo/ "
+              "folder, not in the costlake package); run `make demo` from a checkout", file=sys.stderr)
+        return 2
+
+    home = Home.resolve(args.home).ensure()
+    registry_path, expected = write_demo(home.root)
+    print(f"demo exports and registry written: {registry_path}")
+    registry = load_registry(registry_path)
+    report = run_pipeline(registry, home)
+    print_report(report)
+    print_summary(home)
+    print(f"\nExpected totals from the generator (kept accounts, billed): {expected}")
+    print(f"Warehouse: {home.warehouse}   (duckdb {home.warehouse} -c 'select * from costs limit 5')")
+    return 0 if report.ok else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.operations.status import evaluate, load, store
+
+    home = Home.resolve(args.home)
+    registry = _registry(args, home)
+    if args.refresh:
+        home.ensure()
+        store(home, evaluate(registry, home))
+    statuses = load(home, registry)
+    print(
+        _table(
+            ["account", "provider", "status", "newest data", "last successful load", "reason"],
+            [(s.key, s.provider, s.status, s.newest_data, s.last_load, s.reason) for s in statuses],
+        )
+    )
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    home = Home.resolve(args.home)
+    if not home.warehouse.exists():
+        print(f"costlake: no warehouse at {home.warehouse}; run `costlake run` or `costlake demo` first", file=sys.stderr)
+        return 2
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        relation = con.sql(args.query)
+        if relation is None:
+            return 0
+        rows = relation.fetchmany(args.limit + 1)
+        print(_table(relation.columns, rows[: args.limit]))
+        if len(rows) > args.limit:
+            print(f"... (first {args.limit} rows; use --limit)")
+    except duckdb.Error as error:
+        print(f"costlake sql: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """dbt docs for the warehouse (every mart column described), written to <home>/dbt-docs."""
+    import subprocess
+
+    from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, vars_args
+
+    home = Home.resolve(args.home).ensure()
+    home.export_env()
+    target = home.root / "dbt-docs"
+    completed = subprocess.run(
+        [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+         str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet", *vars_args()],
+        check=False, capture_output=True, text=True,
+    )
+    if completed.returncode != 0:
+        print(completed.stdout[-3000:] + completed.stderr[-3000:], file=sys.stderr)
+        return 1
+    print(f"dbt docs: {target / 'index.html'} (serve with: dbt docs serve --target-path {target})")
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    home = Home.resolve(args.home)
+    registry = _registry(args, home)
+    if args.action == "validate":
+        print(f"{registry.source_file}: OK, {len(registry.accounts)} account(s)")
+        return 0
+    print(
+        _table(
+            ["key", "provider", "account_id", "role", "payer", "basis", "exports", "name"],
+            [
+                (
+                    a.key, a.provider, a.provider_account_id, a.account_role, a.parent_key or "-",
+                    a.cost_basis or "-", a.export_summary or "-", a.display_name,
+                )
+                for a in registry.accounts
+            ],
+        )
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="costlake", description="Multi-cloud billing warehouse (FOCUS 1.2 on DuckDB).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--registry", help="registry YAML (default: $COSTLAKE_REGISTRY, then <home>/registry.yaml)")
+        p.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+
+    p_demo = sub.add_parser("demo", help="generate demo exports for the demo registry and run the pipeline on them")
+    p_demo.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+    p_demo.set_defaults(func=cmd_demo)
+
+    p_run = sub.add_parser("run", help="load every registered source's months and build the warehouse")
+    common(p_run)
+    p_run.add_argument("--months", help="comma-separated YYYY-MM list (default: every month the exports hold)")
+    p_run.set_defaults(func=cmd_run)
+
+    p_status = sub.add_parser("status", help="billing status of every registered account")
+    common(p_status)
+    p_status.add_argument("--refresh", action="store_true", help="evaluate now instead of showing the stored status")
+    p_status.set_defaults(func=cmd_status)
+
+    p_sql = sub.add_parser("sql", help="run a read-only SQL query on the published warehouse")
+    p_sql.add_argument("query")
+    p_sql.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+    p_sql.add_argument("--limit", type=int, default=50)
+    p_sql.set_defaults(func=cmd_sql)
+
+    p_docs = sub.add_parser("docs", help="generate dbt docs (models, columns, lineage) into <home>/dbt-docs")
+    p_docs.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+    p_docs.set_defaults(func=cmd_docs)
+
+    p_registry = sub.add_parser("registry", help="validate or list the registry")
+    p_registry.add_argument("action", choices=["validate", "list"])
+    common(p_registry)
+    p_registry.set_defaults(func=cmd_registry)
+
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    try:
+        return int(args.func(args))
+    except RegistryError as error:
+        print(f"costlake: invalid registry:\n{error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""`costlake run`: materialize every registered source's months and the dbt models in-process through
+Dagster (the same definitions the UI loads), then report what was loaded, dropped and checked."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from connectors.errors import ExportError
+from connectors.records import BillingSource
+from orchestration.assets.bronze import month_partition_key
+from orchestration.assets.status import BILLING_STATUS_ASSET
+from orchestration.assets.warehouse import REGISTRY_ASSET
+from orchestration.definitions import build_definitions
+from orchestration.home import Home
+from orchestration.providers.catalog import PROVIDERS
+from registry import Registry
+
+
+@dataclass
+class RunReport:
+    loaded: list[tuple[str, str, str, int]] = field(default_factory=list)  # source, month, status, rows
+    failures: list[str] = field(default_factory=list)
+    checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, summary
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(passed for _, _, passed, _ in self.checks)
+
+
+def _instance(home: Home) -> dg.DagsterInstance:
+    # A persistent instance under <home>/dagster: runs made from the CLI show up in `dagster dev`.
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    return dg.DagsterInstance.get()
+
+
+def _collect_checks(result: dg.ExecuteInProcessResult, report: RunReport) -> None:
+    for evaluation in result.get_asset_check_evaluations():
+        report.checks.append(
+            (
+                evaluation.asset_key.to_user_string(),
+                evaluation.check_name,
+                evaluation.passed,
+                evaluation.description or "",
+            )
+        )
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data
+            text = (user.description if user and user.description else None) or _root_cause(error)
+            messages.append(f"{event.step_key}: {text.strip()}")
+    return "; ".join(messages) or "run failed"
+
+
+def _root_cause(error: object) -> str:
+    """The innermost message of a Dagster error chain: "Error occurred while executing op ..." wraps the
+    message that says what went wrong (e.g. dbt's own error)."""
+    messages = []
+    while error is not None:
+        message = getattr(error, "message", "") or ""
+        if message.strip():
+            messages.append(message.strip())
+        error = getattr(error, "cause", None) or getattr(error, "context", None)
+    if not messages:
+        return ""
+    return messages[-1] if len(messages) == 1 else f"{messages[0].splitlines()[0]} <- {messages[-1]}"
+
+
+def months_to_load(source: BillingSource, requested: list[str] | None, first_month: str) -> tuple[list[str], list[str]]:
+    """(months to materialize, requested months this source has no export for)."""
+    available = [m for m in source.billing_periods() if m >= first_month]
+    if requested is None:
+        return available, []
+    wanted = [m for m in requested if m >= first_month]
+    return [m for m in wanted if m in available], [m for m in wanted if m not in available]
+
+
+def run_pipeline(
+    registry: Registry,
+    home: Home,
+    months: list[str] | None = None,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> RunReport:
+    defs = build_definitions(registry, home)
+    instance = _instance(home)
+    report = RunReport()
+    job_assets = defs.assets or []
+    checks = defs.asset_checks or []
+    resources = defs.resources or {}
+
+    def materialize(selection: dg.AssetSelection, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [*job_assets, *checks],  # type: ignore[list-item]
+            selection=selection,
+            partition_key=partition_key,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags={"costlake/trigger": "cli"},
+            # Progress lines are ours; Dagster's per-event DEBUG log would drown them.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+
+    result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))
+    if not result.success:
+        report.failures.append(f"registry: {_failure_message(result)}")
+        return report
+
+    for account in registry.billing_sources:
+        provider = PROVIDERS.get(account.provider)
+        if provider is None:
+            continue
+        try:
+            source_months, missing = months_to_load(provider.source(account), months, registry.first_month)
+        except ExportError as error:
+            report.failures.append(f"{account.key}: {error}")
+            progress(f"  {account.key}: cannot list exports: {error}")
+            continue
+        for month in missing:
+            report.loaded.append((account.key, month, "no export", 0))
+            progress(f"  {account.key}: no export for {month}; nothing loaded")
+        if not source_months and not missing:
+            progress(f"  {account.key}: no export months found")
+        for index, month in enumerate(source_months, 1):
+            progress(f"[{provider.label} {account.key} {index}/{len(source_months)}] {month} ...")
+            result = materialize(dg.AssetSelection.assets(provider.asset_key(account.key)), month_partition_key(month))
+            _collect_checks(result, report)
+            if not result.success:
+                message = _failure_message(result)
+                report.failures.append(f"{account.key} {month}: {message}")
+                progress(f"  FAILED: {message}")
+                continue
+            materializations = result.asset_materializations_for_node(result.all_node_events[0].node_name) if result.all_node_events else []
+            if not materializations:
+                report.loaded.append((account.key, month, "no export", 0))
+                progress("  no export for this month")
+                continue
+            metadata = materializations[-1].metadata
+            status = str(metadata["status"].value)
+            rows = int(metadata["dagster/row_count"].value)  # type: ignore[arg-type]
+            report.loaded.append((account.key, month, status, rows))
+            progress(f"  {status}: {rows} rows, run {metadata['run_id'].value}")
+
+    progress("[dbt] building staging -> intermediate -> costs ...")
+    warehouse_selection = (
+        dg.AssetSelection.all()
+        - dg.AssetSelection.groups(*PROVIDERS)
+        - dg.AssetSelection.assets(REGISTRY_ASSET, BILLING_STATUS_ASSET)
+    )
+    result = materialize(warehouse_selection)
+    _collect_checks(result, report)
+    if not result.success:
+        report.failures.append(f"dbt: {_failure_message(result)}")
+    progress("[status] evaluating billing status of every registered account ...")
+    result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET))
+    if not result.success:
+        report.failures.append(f"billing status: {_failure_message(result)}")
+    return report

@@ -1,0 +1,265 @@
+"""Generic Dagster pieces for every billing source, driven by a Provider:
+
+- one asset per registered source, partitioned by billing month, with a blocking bronze check;
+- the export sensor's scan (a new export run id -> exactly one run);
+- the reconciliation of `costs` / `dropped_costs` with the export's own totals.
+"""
+
+
+import json
+import warnings
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from connectors.errors import ExportError
+from connectors.records import IngestOutcome, LoadRecord
+from orchestration.home import Home
+from orchestration.providers.base import Expectation, Provider, asset_name
+from orchestration.quality.checks import BRONZE_QUALITY_CHECK, bronze_quality_result
+from orchestration.resources import CostlakeResource
+from registry import Registry
+from registry.base import BaseAccount
+
+BRONZE_CHECK = "bronze_matches_export"
+# Reconciliation tolerance. Line items are never rounded; this only absorbs the 1e-18 representation of
+# Parquet doubles summed over millions of rows.
+TOLERANCE = Decimal("0.000001")
+
+
+def monthly_partitions(registry: Registry) -> dg.MonthlyPartitionsDefinition:
+    # end_offset=1: the open (current) month is a partition too — providers bill it as it goes.
+    return dg.MonthlyPartitionsDefinition(start_date=f"{registry.first_month}-01", end_offset=1)
+
+
+def partition_month(partition_key: str) -> str:
+    return partition_key[:7]
+
+
+def month_partition_key(billing_period: str) -> str:
+    return f"{billing_period}-01"
+
+
+def _totals_table(records: list[LoadRecord]) -> dg.TableMetadataValue:
+    amount_names = sorted({name for r in records for t in r.totals for name in t.amounts})
+    return dg.TableMetadataValue(
+        records=[
+            dg.TableRecord(
+                {"dataset": r.dataset, "sub_account_id": t.sub_account_id, "currency": t.currency, "rows": t.rows,
+                 **{name: str(t.amounts.get(name, "")) for name in amount_names}}
+            )
+            for r in records
+            for t in r.totals
+        ],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("dataset", "string"), dg.TableColumn("sub_account_id", "string"),
+                     dg.TableColumn("currency", "string"), dg.TableColumn("rows", "int")]
+            + [dg.TableColumn(name, "string") for name in amount_names]
+        ),
+    )
+
+
+def load_metadata(provider: Provider, registry: Registry, account: BaseAccount, outcome: IngestOutcome) -> dict[str, Any]:
+    records = outcome.records
+    counters: dict[str, int] = defaultdict(int)
+    for record in records:
+        for name, value in record.counters.items():
+            counters[name] += value
+    return {
+        "status": outcome.status,
+        "billing_period": outcome.billing_period,
+        "export": ", ".join(sorted({f"{r.format}:{r.export_name}" for r in records})),
+        "run_id": outcome.run_id or ", ".join(sorted({r.run_id for r in records})),
+        "manifest": ", ".join(sorted({r.manifest for r in records})),
+        "source_files": dg.MetadataValue.json(sorted({f for r in records for f in r.source_files})),
+        "dagster/row_count": sum(r.rows for r in records),
+        **{name: value for name, value in sorted(counters.items())},
+        "export_totals": _totals_table(records),
+        "loaded_at": max((r.loaded_at for r in records), default="-"),
+        "notes": "; ".join(n for r in records for n in r.notes) or "-",
+        **provider.extra_metadata(registry, account, outcome),
+    }
+
+
+def bronze_check(provider: Provider, records: list[LoadRecord]) -> dg.AssetCheckResult:
+    problems = [f"{r.dataset}: {p}" for r in records for p in provider.verify_bronze(r)]
+    return dg.AssetCheckResult(
+        check_name=BRONZE_CHECK,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "rows": sum(r.rows for r in records),
+            "run_id": ", ".join(sorted({r.run_id for r in records})),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        },
+        description=problems[0] if problems else "bronze rows and totals per sub account equal the export's",
+    )
+
+
+def _partitioned_check_specs(key: dg.AssetKey, partitions: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    # Partitioned checks: without partitions_def the UI shows the checks of every month but the last one
+    # run as "skipped". Dagster marks the argument as preview and warns on every definition load (once per
+    # source and check); the warning says nothing a costlake user can act on, so it is silenced here only.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(BRONZE_CHECK, asset=key, blocking=True, partitions_def=partitions,
+                              description="Bronze files match the export's own row counts and totals (same run id)."),
+            dg.AssetCheckSpec(BRONZE_QUALITY_CHECK, asset=key, blocking=True, partitions_def=partitions,
+                              description="Great Expectations suite of each bronze file of the partition (required "
+                              "columns and types, id formats, non-null cost and currency, charge period inside the "
+                              "billing period, no duplicate line ids); examples of failing rows in the metadata."),
+        ]
+
+
+def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    key = provider.asset_key(account.key)
+    where = provider.describe(account)
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        group_name=provider.name,
+        kinds=set(provider.kinds) | {"parquet"},
+        description=f"Bronze billing data of {provider.label} source '{account.display_name}', one file per "
+        f"billing month and dataset, replaced atomically. {where}. Freshness: {provider.freshness_note}",
+        metadata={"registry_key": account.key, "location": where},
+        tags={"provider": provider.name, "source": account.key},
+        check_specs=_partitioned_check_specs(key, partitions),
+        freshness_policy=provider.freshness,
+        output_required=False,
+    )
+    def _source_bronze(context: dg.AssetExecutionContext, costlake: CostlakeResource):
+        registry = costlake.registry()
+        current = registry.get(account.key)
+        month = partition_month(context.partition_key)
+        try:
+            outcome = provider.source(current).ingest(month, costlake.paths.bronze, costlake.paths.scratch)
+        except ExportError as error:
+            # The message names the object and what to do; a data problem needs no stack trace.
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        if outcome.status == "no_export":
+            context.log.warning(f"{account.key}: no export data for {month} ({where}); nothing loaded.")
+            # Nothing was materialized, so the bronze of earlier loads (if any) stays as it was. The blocking
+            # checks still report, so a run asking for a month the provider has not exported yet succeeds.
+            note = f"no export for {month}: nothing loaded, existing bronze left unchanged"
+            for check in (BRONZE_CHECK, BRONZE_QUALITY_CHECK):
+                yield dg.AssetCheckResult(check_name=check, passed=True, description=note,
+                                          metadata={"status": "no_export"})
+            return
+        context.log.info(f"{account.key} {month}: {outcome.status}, run {outcome.run_id}")
+        quality = bronze_quality_result(provider, outcome.records, costlake.paths)
+        if not quality.passed:
+            context.log.error(f"{account.key} {month}: {BRONZE_QUALITY_CHECK} failed: {quality.description}")
+        yield dg.MaterializeResult(
+            metadata=load_metadata(provider, registry, current, outcome),
+            check_results=[bronze_check(provider, outcome.records), quality],
+            data_version=dg.DataVersion(outcome.run_id or "-"),
+        )
+
+    return _source_bronze
+
+
+def export_run_key(source_key: str, billing_period: str, export_name: str, run_id: str) -> str:
+    """One rewrite (new run id) -> exactly one run, however often the sensor ticks."""
+    return f"{source_key}:{billing_period}:{export_name}:{run_id}"
+
+
+def scan_exports(
+    providers: dict[str, Provider], registry: Registry, cursor: dict[str, str], months: list[str]
+) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
+    """Compare every source's current run per month with the cursor; each change requests one run."""
+    requests: list[dg.RunRequest] = []
+    new_cursor = dict(cursor)
+    problems: list[str] = []
+    for account in registry.billing_sources:
+        provider = providers.get(account.provider)
+        if provider is None:
+            continue
+        source = provider.source(account)
+        for month in months:
+            try:
+                found = source.current_run(month)
+            except ExportError as error:
+                problems.append(f"{account.key} {month}: {error}")
+                continue
+            if found is None:
+                continue
+            export_name, run_id = found
+            slot = f"{account.key}|{month}"
+            if new_cursor.get(slot) == run_id:
+                continue
+            new_cursor[slot] = run_id
+            requests.append(
+                dg.RunRequest(
+                    run_key=export_run_key(account.key, month, export_name, run_id),
+                    asset_selection=[provider.asset_key(account.key)],
+                    partition_key=month_partition_key(month),
+                    tags={"costlake/source": account.key, "costlake/run_id": run_id[:60], "costlake/trigger": "export"},
+                )
+            )
+    return requests, new_cursor, problems
+
+
+def _warehouse_sums(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_key: str,
+                    month: str, drop_reason: str | None) -> dict[tuple[str, str], Decimal]:
+    if relation == "costs":
+        sql = f"""SELECT "SubAccountId", "BillingCurrency", sum("{column}") FROM costs
+                  WHERE "x_AccountKey" = ? AND strftime("BillingPeriodStart", '%Y-%m') = ? GROUP BY ALL"""
+        params: list[object] = [source_key, month]
+    else:
+        sql = f"""SELECT "SubAccountId", "BillingCurrency", sum("{column}") FROM dropped_costs
+                  WHERE "x_AccountKey" = ? AND "BillingPeriod" = ? AND "DropReason" = ? GROUP BY ALL"""
+        params = [source_key, month, drop_reason]
+    return {(str(a), str(c)): Decimal(v) for a, c, v in con.execute(sql, params).fetchall()}
+
+
+def reconcile(provider: Provider, home: Home, registry: Registry, source_key: str) -> tuple[bool, dict[str, Any], str]:
+    """Every Expectation of every loaded month of a source against the warehouse, exactly (DECIMAL).
+    Anything the warehouse shows that the export does not (an extra account or currency) is a mismatch too."""
+    account = registry.get(source_key)
+    records = provider.source(account).records(home.bronze)
+    expectations = [e for record in records for e in provider.expectations(registry, account, record)]
+    groups: dict[tuple[str, str, str, str | None], list[Expectation]] = defaultdict(list)
+    for e in expectations:
+        groups[(e.relation, e.column, e.billing_period, e.drop_reason)].append(e)
+    mismatches: list[dict[str, str]] = []
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    # The build copy: checks gate what gets published to analysts.
+    con = duckdb.connect(str(home.build_warehouse), read_only=True)
+    try:
+        for (relation, column, month, reason), items in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+            actual = _warehouse_sums(con, relation, column, source_key, month, reason)
+            expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+            for e in items:
+                expected[(e.sub_account_id, e.currency)] += e.amount
+            for key in sorted(set(expected) | set(actual)):
+                got = actual.get(key, Decimal(0))
+                want = expected.get(key)
+                totals[f"{relation}.{column} {key[1]}"] += got
+                if want is None or abs(got - want) > TOLERANCE:
+                    mismatches.append({"month": month, "relation": relation, "column": column, "sub_account": key[0],
+                                       "currency": key[1], "expected": "absent" if want is None else str(want),
+                                       "actual": str(got)})
+    finally:
+        con.close()
+    months = sorted({r.billing_period for r in records})
+    metadata = {
+        "months_checked": ", ".join(months) or "none",
+        "totals_checked": sum(len(v) for v in groups.values()),
+        "warehouse_totals": dg.MetadataValue.json({k: str(v) for k, v in sorted(totals.items())}),
+        "mismatches": dg.MetadataValue.json(mismatches[:50]),
+    }
+    summary = (
+        f"{metadata['totals_checked']} (month, sub account, currency) totals in {len(months)} month(s) equal the export's"
+        if not mismatches
+        else f"{len(mismatches)} mismatch(es); first: {json.dumps(mismatches[0])}"
+    )
+    return not mismatches, metadata, summary
+
+
+def reconciliation_check_name(source_key: str) -> str:
+    return f"reconciles_with_export__{asset_name(source_key)}"

@@ -1,0 +1,144 @@
+"""The provider plug-in contract: what orchestration needs to know about one cloud.
+
+Everything Dagster-specific that is the same for every cloud (one asset per registered source,
+monthly partitions, the bronze check, the export sensor, reconciliation against `costs`) lives in
+orchestration/sources.py and is driven by a ``Provider``. A cloud adds one Provider subclass in
+orchestration/<cloud>.py and its connector in connectors/<cloud>/.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from connectors.records import BillingSource, IngestOutcome, LoadRecord
+from orchestration.quality.rules import Suite
+from registry import Registry
+from registry.base import BaseAccount
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One number the warehouse must show: sum(column) over relation rows of a source, month, sub
+    account and currency equals ``amount`` (the export's own total)."""
+
+    relation: str  # "costs" | "dropped_costs"
+    column: str  # "BilledCost" | "EffectiveCost"
+    billing_period: str
+    sub_account_id: str
+    currency: str
+    amount: Decimal
+    drop_reason: str | None = None  # dropped_costs only
+
+
+@dataclass(frozen=True)
+class BronzeShape:
+    """Where a provider's bronze files keep the columns the bronze check needs."""
+
+    sub_account: str
+    currency: str
+    amount_columns: dict[str, str]  # control-total amount name -> bronze column
+    excluded_flag: str | None = None  # boolean column of rows the control totals leave out
+
+
+@dataclass(frozen=True)
+class RegistryTable:
+    """A table the orchestration writes from the registry for dbt to join (<home>/registry/<name>.parquet),
+    declared as a dbt source of the provider's staging models."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (column, DuckDB type)
+    rows: list[tuple[object, ...]]
+
+
+def asset_name(source_key: str) -> str:
+    return source_key.replace("-", "_")
+
+
+class Provider(ABC):
+    name: str  # registry provider value: aws | azure | gcp | oci
+    label: str  # ProviderName in costs
+    freshness: dg.FreshnessPolicy
+    freshness_note: str
+    # dbt `bronze` source tables this provider's assets write -> folder under <home>/bronze holding
+    # <source key>/<YYYY-MM>.parquet files of that table.
+    bronze_tables: dict[str, str]
+    kinds: frozenset[str] = frozenset()
+
+    def asset_key(self, source_key: str) -> dg.AssetKey:
+        return dg.AssetKey(["bronze", self.name, asset_name(source_key)])
+
+    @abstractmethod
+    def source(self, account: BaseAccount) -> BillingSource: ...
+
+    @abstractmethod
+    def empty_bronze_select(self, table: str) -> str:
+        """A zero-row SELECT with the table's bronze schema; written as <folder>/_schema/_empty.parquet so
+        the dbt source glob matches before the first load."""
+
+    @abstractmethod
+    def describe(self, account: BaseAccount) -> str:
+        """One line for the asset description: where the exports are."""
+
+    @abstractmethod
+    def bronze_shape(self, record: LoadRecord) -> BronzeShape: ...
+
+    @abstractmethod
+    def expectations(self, registry: Registry, account: BaseAccount, record: LoadRecord) -> list[Expectation]: ...
+
+    def registry_tables(self, registry: Registry) -> list[RegistryTable]:
+        """Tables of registry facts this provider's dbt models join (e.g. which AWS usage accounts each payer
+        keeps, and its cost basis). Rewritten before every dbt build and on every registry edit."""
+        return []
+
+    def extra_metadata(self, registry: Registry, account: BaseAccount, outcome: IngestOutcome) -> dict[str, Any]:
+        return {}
+
+    def quality_suite(self, table: str) -> Suite | None:
+        """Great Expectations suite of one of ``bronze_tables`` (run by the blocking `bronze_quality` check on
+        every partition), or for table "costs" this provider's own rules on its rows of the `costs` mart
+        (e.g. id formats; added to the generic costs suite). None: not covered (yet)."""
+        return None
+
+    def verify_bronze(self, record: LoadRecord) -> list[str]:
+        """Problems found when comparing the bronze file on disk with the record's control totals."""
+        shape = self.bronze_shape(record)
+        flag = shape.excluded_flag
+        included = f"NOT coalesce({flag}, false)" if flag else "true"
+        amount_sql = ", ".join(
+            f"coalesce(sum({column}) FILTER (WHERE {included}), 0)" for column in shape.amount_columns.values()
+        )
+        excluded_sql = f"count(*) FILTER (WHERE coalesce({flag}, false))" if flag else "0"
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                f"""
+                SELECT CAST({shape.sub_account} AS VARCHAR), {shape.currency}, count(*) FILTER (WHERE {included}),
+                       {excluded_sql}, list(DISTINCT x_source_run_id), {amount_sql}
+                FROM read_parquet(?) GROUP BY ALL
+                """,
+                [record.bronze_file],
+            ).fetchall()
+        finally:
+            con.close()
+        names = list(shape.amount_columns)
+        expected = {
+            (t.sub_account_id, t.currency): (t.rows, t.excluded_rows, tuple(t.amounts.get(n, Decimal(0)) for n in names))
+            for t in record.totals
+        }
+        actual = {
+            (str(r[0]), r[1]): (int(r[2]), int(r[3]), tuple(Decimal(v) for v in r[5:])) for r in rows
+        }
+        problems = []
+        run_ids = sorted({run for r in rows for run in r[4] if run is not None})
+        if run_ids and run_ids != [record.run_id]:
+            problems.append(f"bronze holds run(s) {run_ids} but the load record says {record.run_id}")
+        for key in sorted(set(expected) | set(actual)):
+            if expected.get(key) != actual.get(key):
+                problems.append(f"{key[0]} {key[1]}: export {expected.get(key)} vs bronze {actual.get(key)}")
+        return problems

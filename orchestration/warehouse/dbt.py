@@ -1,0 +1,59 @@
+"""The dbt project as costlake runs it: where it is, which dbt executable, and the vars every invocation
+passes (the provider list comes from the provider catalog, so the dbt union never keeps a list of its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from orchestration.providers.catalog import PROVIDERS
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def dbt_executable() -> str:
+    """The dbt beside this Python (the project's venv), found without the venv being on PATH."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_vars() -> dict[str, object]:
+    """Vars of every dbt invocation: `costlake_providers` names the int_<provider>__focus models that
+    int_costs__unioned unions."""
+    return {"costlake_providers": list(PROVIDERS)}
+
+
+def vars_args() -> list[str]:
+    return ["--vars", json.dumps(dbt_vars(), sort_keys=True)]
+
+
+def dbt_project() -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def ensure_manifest(project: DbtProject) -> Path:
+    """dagster-dbt needs target/manifest.json when the definitions load; parse the project when the manifest
+    is missing or older than any model, macro, seed or yml file.
+
+    Not ``DbtProject.prepare_if_dev()``: it parses only under `dagster dev`, while `costlake run` and the
+    tests load the same definitions outside it (a fresh clone has no manifest), and it runs the `dbt` found
+    on PATH without costlake's vars."""
+    manifest = project.manifest_path
+    sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".csv") and "target" not in p.parts]
+    newest = max((p.stat().st_mtime for p in sources), default=0)
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        completed = subprocess.run(
+            [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--quiet", *vars_args()],
+            capture_output=True, text=True, check=False,
+            # Parsing renders env_var('COSTLAKE_HOME') in the sources; any value will do for the manifest.
+            env={**os.environ, "COSTLAKE_HOME": os.environ.get("COSTLAKE_HOME", str(DBT_PROJECT_DIR / "target"))},
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{completed.stdout}\n{completed.stderr}")
+    return manifest
