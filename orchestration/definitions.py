@@ -16,9 +16,8 @@ from orchestration.assets.bronze import build_source_asset, monthly_partitions
 from orchestration.assets.status import BILLING_STATUS_ASSET, billing_status, billing_status_sensor
 from orchestration.assets.warehouse import (
     build_dbt_assets,
-    build_reconciliation_checks,
+    build_warehouse_checks,
     daily_cost_chart,
-    published_warehouse,
     registry_accounts,
 )
 from orchestration.home import Home
@@ -44,8 +43,8 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
         description="Load one billing month of every registered source into bronze.",
     )
     return dg.Definitions(
-        assets=[registry_accounts, *source_assets, dbt_assets_def, published_warehouse, daily_cost_chart, billing_status],
-        asset_checks=build_reconciliation_checks(registry),
+        assets=[registry_accounts, *source_assets, dbt_assets_def, daily_cost_chart, billing_status],
+        asset_checks=build_warehouse_checks(registry),
         jobs=[ingest_job],
         sensors=[
             build_export_sensor(registry.source_file),

@@ -31,7 +31,7 @@
     ('CommitmentDiscountQuantity', 'quantity'), ('CommitmentDiscountUnit', 'string'),
     ('CapacityReservationId', 'string'), ('CapacityReservationStatus', 'string'),
     ('Tags', 'string'),
-    ('x_AccountKey', 'string'), ('x_CostBasis', 'string'),
+    ('x_AccountKey', 'string'), ('x_BillingMonth', 'string'), ('x_CostBasis', 'string'),
     ('x_UnblendedCost', 'money'), ('x_BlendedCost', 'money'),
     ('x_ChargeType', 'string'), ('x_UsageType', 'string'), ('x_Operation', 'string'),
     ('x_InvoicingEntity', 'string'),

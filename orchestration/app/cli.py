@@ -36,7 +36,7 @@ def _is_number(text: str) -> bool:
 
 
 def print_summary(home: Home) -> None:
-    from orchestration.warehouse.files import read_warehouse
+    from orchestration.warehouse.published import read_warehouse
 
     if not home.warehouse.exists():
         print("(no warehouse yet)")
@@ -44,14 +44,14 @@ def print_summary(home: Home) -> None:
     with read_warehouse(home) as con:
         costs = con.execute(
             """
-            SELECT "ProviderName", "x_AccountKey", "SubAccountId", strftime("BillingPeriodStart", '%Y-%m') AS month,
+            SELECT "ProviderName", "x_AccountKey", "SubAccountId", "x_BillingMonth" AS month,
                    "BillingCurrency", count(*) AS rows, sum("BilledCost") AS billed, sum("EffectiveCost") AS effective
             FROM costs GROUP BY ALL ORDER BY ALL
             """
         ).fetchall()
         dropped = con.execute(
             """
-            SELECT "x_AccountKey", "BillingPeriod", "SubAccountId", "DropReason", "BillingCurrency",
+            SELECT "x_AccountKey", "x_BillingMonth", "SubAccountId", "DropReason", "BillingCurrency",
                    sum("RowCount"), sum("BilledCost")
             FROM dropped_costs GROUP BY ALL ORDER BY ALL
             """
@@ -96,6 +96,11 @@ def print_report(report: object) -> None:
             print("\nFailed checks")
             for asset, check, detail in failed:
                 print(f"  - {asset} / {check}: {detail}")
+    if report.published or report.held_back:
+        print("\nPartitions (source, billing month)")
+        print(_table(["source", "month", "result", "detail"],
+                     [(s, m, "published", v) for s, m, v in report.published]
+                     + [(s, m, "HELD BACK", r[:100]) for s, m, r in report.held_back]))
     if report.failures:
         print("\nFailures")
         for failure in report.failures:
@@ -108,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home).ensure()
     registry = _registry(args, home)
     months = [m.strip() for m in args.months.split(",")] if args.months else None
-    report = run_pipeline(registry, home, months)
+    report = run_pipeline(registry, home, months, force=args.force)
     print_report(report)
     print_summary(home)
     failed_checks = [c for c in report.checks if not c[2]]
@@ -238,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="load every registered source's months and build the warehouse")
     common(p_run)
     p_run.add_argument("--months", help="comma-separated YYYY-MM list (default: every month the exports hold)")
+    p_run.add_argument("--force", action="store_true",
+                       help="rebuild every (source, month) partition of the months, even those whose inputs did not change")
     p_run.set_defaults(func=cmd_run)
 
     p_status = sub.add_parser("status", help="billing status of every registered account")

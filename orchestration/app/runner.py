@@ -18,7 +18,16 @@ from orchestration.assets.warehouse import REGISTRY_ASSET
 from orchestration.definitions import build_definitions
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
+from orchestration.warehouse.build import plan
+from orchestration.warehouse.builder import build_summary, refresh_views
+from orchestration.warehouse.lake import Lake
+from orchestration.warehouse.published import published_home
 from registry import Registry
+
+# The run tags by which Dagster runs a partitioned asset over a range of partitions in one run (what a
+# single-run backfill launches); dagster exports no public name for them.
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -26,6 +35,8 @@ class RunReport:
     loaded: list[tuple[str, str, str, int]] = field(default_factory=list)  # source, month, status, rows
     failures: list[str] = field(default_factory=list)
     checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, summary
+    published: list[tuple[str, str, str]] = field(default_factory=list)  # source, month, version
+    held_back: list[tuple[str, str, str]] = field(default_factory=list)  # source, month, reasons
 
     @property
     def ok(self) -> bool:
@@ -89,6 +100,8 @@ def run_pipeline(
     home: Home,
     months: list[str] | None = None,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    *,
+    force: bool = False,
 ) -> RunReport:
     defs = build_definitions(registry, home)
     instance = _instance(home)
@@ -97,7 +110,8 @@ def run_pipeline(
     checks = defs.asset_checks or []
     resources = defs.resources or {}
 
-    def materialize(selection: dg.AssetSelection, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(selection: dg.AssetSelection, partition_key: str | None = None, *,
+                    tags: dict[str, str] | None = None, ops: dict[str, object] | None = None) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [*job_assets, *checks],  # type: ignore[list-item]
             selection=selection,
@@ -105,9 +119,9 @@ def run_pipeline(
             instance=instance,
             resources=resources,
             raise_on_error=False,
-            tags={"costlake/trigger": "cli"},
+            tags={"costlake/trigger": "cli", **(tags or {})},
             # Progress lines are ours; Dagster's per-event DEBUG log would drown them.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **({"ops": ops} if ops else {})},
         )
 
     result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))
@@ -150,18 +164,50 @@ def run_pipeline(
             report.loaded.append((account.key, month, status, rows))
             progress(f"  {status}: {rows} rows, run {metadata['run_id'].value}")
 
-    progress("[dbt] building staging -> intermediate -> costs ...")
-    warehouse_selection = (
-        dg.AssetSelection.all()
-        - dg.AssetSelection.groups(*PROVIDERS)
-        - dg.AssetSelection.assets(REGISTRY_ASSET, BILLING_STATUS_ASSET)
-    )
-    result = materialize(warehouse_selection)
-    _collect_checks(result, report)
-    if not result.success:
-        report.failures.append(f"dbt: {_failure_message(result)}")
+    build_warehouse(registry, home, months, force, materialize, report, progress)
     progress("[status] evaluating billing status of every registered account ...")
     result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET))
     if not result.success:
         report.failures.append(f"billing status: {_failure_message(result)}")
     return report
+
+
+def build_warehouse(registry: Registry, home: Home, months: list[str] | None, force: bool,
+                    materialize: Callable[..., dg.ExecuteInProcessResult], report: RunReport,
+                    progress: Callable[[str], None]) -> None:
+    """One Dagster run of the dbt assets over the months that have stale partitions: it builds those
+    partitions only, publishes the ones that pass their checks and holds back the others."""
+    planned = plan(home, registry, months, force=force)
+    for key, reasons in planned.still_held_back:
+        report.held_back.append((key.source, key.month, "; ".join(reasons)))
+        report.failures.append(f"{key} is still held back (its inputs have not changed since): {'; '.join(reasons)}")
+    if not planned.build:
+        progress(f"[warehouse] all {len(planned.unchanged)} partition(s) up to date; nothing to build")
+        if not home.warehouse.exists() or published_home(home.warehouse) != str(home.root):
+            refresh_views(home, registry, log=progress)
+        return
+    keys = [p.key for p in planned.build]
+    built_months = sorted({key.month for key in keys})
+    progress(f"[dbt] building {len(keys)} partition(s) of {len(built_months)} month(s) "
+             f"({len(planned.unchanged)} unchanged) ...")
+    selection = (
+        dg.AssetSelection.all()
+        - dg.AssetSelection.groups(*PROVIDERS)
+        - dg.AssetSelection.assets(REGISTRY_ASSET, BILLING_STATUS_ASSET)
+    )
+    result = materialize(
+        selection,
+        tags={ASSET_PARTITION_RANGE_START_TAG: month_partition_key(built_months[0]),
+              ASSET_PARTITION_RANGE_END_TAG: month_partition_key(built_months[-1])},
+        ops={"costlake_dbt": {"config": {"force": force, "partitions": [str(key) for key in keys]}}},
+    )
+    _collect_checks(result, report)
+    summary = build_summary(Lake(home.lake), result.run_id)
+    for key, version in summary.get("published", {}).items():
+        source, month = key.split(":", 1)
+        report.published.append((source, month, version))
+    for key, reasons in summary.get("held_back", {}).items():
+        source, month = key.split(":", 1)
+        report.held_back.append((source, month, "; ".join(reasons)))
+    if not result.success:
+        report.failures.append(f"warehouse: {_failure_message(result)}")

@@ -1,33 +1,28 @@
 """Generic Dagster pieces for every billing source, driven by a Provider:
 
 - one asset per registered source, partitioned by billing month, with a blocking bronze check;
-- the export sensor's scan (a new export run id -> exactly one run);
-- the reconciliation of `costs` / `dropped_costs` with the export's own totals.
+- the export sensor's scan (a new export run id -> exactly one run).
+
+The reconciliation of `costs` with the export's totals is judged per partition before publishing
+(orchestration/warehouse/verify.py) and reported by the checks in orchestration/assets/warehouse.py.
 """
 
 
-import json
 import warnings
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 import dagster as dg
-import duckdb
 
 from connectors.errors import ExportError
 from connectors.records import IngestOutcome, LoadRecord
-from orchestration.home import Home
-from orchestration.providers.base import Expectation, Provider, asset_name
+from orchestration.providers.base import Provider, asset_name
 from orchestration.quality.checks import BRONZE_QUALITY_CHECK, bronze_quality_result
 from orchestration.resources import CostlakeResource
 from registry import Registry
 from registry.base import BaseAccount
 
 BRONZE_CHECK = "bronze_matches_export"
-# Reconciliation tolerance. Line items are never rounded; this only absorbs the 1e-18 representation of
-# Parquet doubles summed over millions of rows.
-TOLERANCE = Decimal("0.000001")
 
 
 def monthly_partitions(registry: Registry) -> dg.MonthlyPartitionsDefinition:
@@ -202,63 +197,6 @@ def scan_exports(
                 )
             )
     return requests, new_cursor, problems
-
-
-def _warehouse_sums(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_key: str,
-                    month: str, drop_reason: str | None) -> dict[tuple[str, str], Decimal]:
-    if relation == "costs":
-        sql = f"""SELECT "SubAccountId", "BillingCurrency", sum("{column}") FROM costs
-                  WHERE "x_AccountKey" = ? AND strftime("BillingPeriodStart", '%Y-%m') = ? GROUP BY ALL"""
-        params: list[object] = [source_key, month]
-    else:
-        sql = f"""SELECT "SubAccountId", "BillingCurrency", sum("{column}") FROM dropped_costs
-                  WHERE "x_AccountKey" = ? AND "BillingPeriod" = ? AND "DropReason" = ? GROUP BY ALL"""
-        params = [source_key, month, drop_reason]
-    return {(str(a), str(c)): Decimal(v) for a, c, v in con.execute(sql, params).fetchall()}
-
-
-def reconcile(provider: Provider, home: Home, registry: Registry, source_key: str) -> tuple[bool, dict[str, Any], str]:
-    """Every Expectation of every loaded month of a source against the warehouse, exactly (DECIMAL).
-    Anything the warehouse shows that the export does not (an extra account or currency) is a mismatch too."""
-    account = registry.get(source_key)
-    records = provider.source(account).records(home.bronze)
-    expectations = [e for record in records for e in provider.expectations(registry, account, record)]
-    groups: dict[tuple[str, str, str, str | None], list[Expectation]] = defaultdict(list)
-    for e in expectations:
-        groups[(e.relation, e.column, e.billing_period, e.drop_reason)].append(e)
-    mismatches: list[dict[str, str]] = []
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    # The build copy: checks gate what gets published to analysts.
-    con = duckdb.connect(str(home.build_warehouse), read_only=True)
-    try:
-        for (relation, column, month, reason), items in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
-            actual = _warehouse_sums(con, relation, column, source_key, month, reason)
-            expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-            for e in items:
-                expected[(e.sub_account_id, e.currency)] += e.amount
-            for key in sorted(set(expected) | set(actual)):
-                got = actual.get(key, Decimal(0))
-                want = expected.get(key)
-                totals[f"{relation}.{column} {key[1]}"] += got
-                if want is None or abs(got - want) > TOLERANCE:
-                    mismatches.append({"month": month, "relation": relation, "column": column, "sub_account": key[0],
-                                       "currency": key[1], "expected": "absent" if want is None else str(want),
-                                       "actual": str(got)})
-    finally:
-        con.close()
-    months = sorted({r.billing_period for r in records})
-    metadata = {
-        "months_checked": ", ".join(months) or "none",
-        "totals_checked": sum(len(v) for v in groups.values()),
-        "warehouse_totals": dg.MetadataValue.json({k: str(v) for k, v in sorted(totals.items())}),
-        "mismatches": dg.MetadataValue.json(mismatches[:50]),
-    }
-    summary = (
-        f"{metadata['totals_checked']} (month, sub account, currency) totals in {len(months)} month(s) equal the export's"
-        if not mismatches
-        else f"{len(mismatches)} mismatch(es); first: {json.dumps(mismatches[0])}"
-    )
-    return not mismatches, metadata, summary
 
 
 def reconciliation_check_name(source_key: str) -> str:

@@ -45,7 +45,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -461,6 +461,35 @@ def validate_parquet(
     finally:
         con.close()
     return ValidationReport(file, suite.name, rows, suite.expectation_count(), failures + found + duplicates,
+                            round(time.perf_counter() - started, 3), batches, _now())
+
+
+def validate_parquet_files(
+    paths: Sequence[str | os.PathLike[str]], suite: Suite, *, label: str, examples: int = DEFAULT_EXAMPLES,
+    scratch: Path | None = None,
+) -> ValidationReport:
+    """Validate several Parquet files of one schema (the candidate partitions of one build) as one
+    dataset, in one Great Expectations run. Failures are reported under ``label``; example rows carry the
+    columns that say which partition they belong to (the suite's ``examples``)."""
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    files = [str(path) for path in paths]
+    rows = 0
+    for file in files:
+        with pq.ParquetFile(file) as parquet:  # footers only
+            rows += parquet.metadata.num_rows
+            schema = parquet.schema_arrow
+    failures = schema_failures(schema, suite, label, rows)
+    con = _connect(scratch)
+    try:
+        listing = "[" + ", ".join(sql_literal(file) for file in files) + "]"
+        con.execute(f"CREATE VIEW __source AS SELECT * FROM read_parquet({listing}, union_by_name = true)")
+        duplicates = duplicate_failures(con, "__source", suite, schema.names, label, examples)
+        found, batches = row_failures(con, suite, label, examples, row_label=None)
+    finally:
+        con.close()
+    return ValidationReport(label, suite.name, rows, suite.expectation_count(), failures + found + duplicates,
                             round(time.perf_counter() - started, 3), batches, _now())
 
 

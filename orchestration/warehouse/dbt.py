@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtProject
 
@@ -57,3 +58,39 @@ def ensure_manifest(project: DbtProject) -> Path:
         if completed.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{completed.stdout}\n{completed.stderr}")
     return manifest
+
+
+def manifest() -> dict[str, Any]:
+    """The parsed project (target/manifest.json), parsed first when missing or stale."""
+    return json.loads(ensure_manifest(dbt_project()).read_text(encoding="utf-8"))
+
+
+def _models(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node for node in data["nodes"].values() if node["resource_type"] == "model"]
+
+
+def lake_models() -> list[str]:
+    """Models materialized as lake_table: built per (source, billing month) and published into the lake."""
+    return sorted(node["name"] for node in _models(manifest()) if node["config"].get("materialized") == "lake_table")
+
+
+def published_views() -> list[str]:
+    """Mart views over the lake tables (across partitions), in dependency order: re-created in the published
+    warehouse from the SQL dbt compiled."""
+    data = manifest()
+    views = {node["unique_id"]: node for node in _models(data)
+             if "marts" in node["fqn"] and node["config"].get("materialized") == "view"}
+    ordered: list[str] = []
+
+    def visit(unique_id: str) -> None:
+        node = views[unique_id]
+        if node["name"] in ordered:
+            return
+        for parent in node["depends_on"]["nodes"]:
+            if parent in views:
+                visit(parent)
+        ordered.append(node["name"])
+
+    for unique_id in sorted(views):
+        visit(unique_id)
+    return ordered

@@ -247,6 +247,7 @@ focus as (
         cast(null as {{ dbt.type_string() }}) as "CapacityReservationStatus",
         tags_json as "Tags",
         account_key as "x_AccountKey",
+        billing_period as "x_BillingMonth",
         cast('cost_plus_credits' as {{ dbt.type_string() }}) as "x_CostBasis",
         cast(null as decimal(38,18)) as "x_UnblendedCost",
         cast(null as decimal(38,18)) as "x_BlendedCost",

@@ -106,6 +106,7 @@ focus as (
         cast(null as {{ dbt.type_string() }}) as "CommitmentDiscountCategory",
         tags_json as "Tags",
         account_key as "x_AccountKey",
+        billing_period as "x_BillingMonth",
         cast('myCost' as {{ dbt.type_string() }}) as "x_CostBasis",
         cast(null as {{ dbt.type_numeric() }}) as "x_UnblendedCost",
         cast(null as {{ dbt.type_numeric() }}) as "x_BlendedCost",

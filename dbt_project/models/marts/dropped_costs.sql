@@ -1,11 +1,11 @@
-{{ config(materialized='table') }}
+{{ config(materialized='lake_table') }}
 
--- What did NOT reach `costs`, and why: per source, billing period, usage account, currency and reason.
+-- What did NOT reach `costs`, and why: per source, billing month, usage account, currency and reason.
 -- Rows of unregistered linked accounts are the common case (register the account to keep them).
 select
     account_key as "x_AccountKey",
+    billing_period as "x_BillingMonth",
     cast('AWS' as {{ dbt.type_string() }}) as "ProviderName",
-    billing_period as "BillingPeriod",
     usage_account_id as "SubAccountId",
     max(usage_account_name) as "SubAccountName",
     currency as "BillingCurrency",

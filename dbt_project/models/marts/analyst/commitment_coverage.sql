@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='lake_table') }}
 
 -- Commitment discount coverage (RIs, Savings Plans, CUDs, reservations) per provider / source /
 -- billing month / currency: how much usage ran under a commitment, and what the commitments cost.
@@ -18,6 +18,7 @@ with classified as (
 
 select
     "BillingPeriodStart",
+    "x_BillingMonth",
     "ProviderName",
     "x_AccountKey",
     "BillingCurrency",
@@ -39,4 +40,4 @@ select
             / sum(case when is_usage then "EffectiveCost" else 0 end), 2)
     end as "CoveragePercent"
 from classified
-group by 1, 2, 3, 4
+group by 1, 2, 3, 4, 5

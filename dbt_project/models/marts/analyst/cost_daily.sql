@@ -1,9 +1,12 @@
-{{ config(materialized='table') }}
+{{ config(materialized='lake_table') }}
 
 -- Daily cost by provider / source / sub account / service / currency. A charge is attributed to the
--- day its charge period starts (monthly fees land on the 1st). Never sums across currencies.
+-- day its charge period starts (monthly fees land on the 1st). Never sums across currencies. Built per
+-- (source, billing month) with `costs`: a day can appear under two billing months (late-reported usage,
+-- invoice months in another time zone), once in each.
 select
     cast({{ dbt.date_trunc('day', '"ChargePeriodStart"') }} as date) as "ChargeDate",
+    "x_BillingMonth",
     "ProviderName",
     "x_AccountKey",
     "SubAccountId",
@@ -16,4 +19,4 @@ select
     sum("EffectiveCost") as "EffectiveCost",
     sum("ListCost") as "ListCost"
 from {{ ref('costs') }}
-group by 1, 2, 3, 4, 6, 7, 8
+group by 1, 2, 3, 4, 5, 7, 8, 9

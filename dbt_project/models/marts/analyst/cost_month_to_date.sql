@@ -1,23 +1,27 @@
-{{ config(materialized='table') }}
+{{ config(materialized='view') }}
 
--- Month to date vs the previous month, per provider / source / sub account / currency.
--- "Today" is the newest charge date in the warehouse (exports lag real time by a day or more, and a
--- warehouse rebuilt from history must give the same answer as it did then).
+-- Month to date vs the previous month, per provider / source / sub account / currency. Each source has
+-- its own "today": the newest charge date in its own data (exports lag real time by a day or more, and
+-- each cloud by its own amount, so one date for all would show lagging sources at 0.00 for the month).
+-- A view over cost_daily, recomputed when queried.
 with daily as (
 
-    select * from {{ ref('cost_daily') }}
+    select * from {{ ref('cost_daily').include(database=False) }}
 
 ),
 
 as_of as (
 
-    select max("ChargeDate") as as_of_date from daily
+    select "x_AccountKey" as as_of_account_key, max("ChargeDate") as as_of_date
+    from daily
+    group by 1
 
 ),
 
 bounds as (
 
     select
+        as_of_account_key,
         as_of_date,
         cast({{ dbt.date_trunc('month', 'as_of_date') }} as date) as month_start,
         cast({{ dbt.dateadd('month', -1, dbt.date_trunc('month', 'as_of_date')) }} as date) as previous_month_start,
@@ -44,6 +48,8 @@ select
     sum(case when daily."ChargeDate" >= bounds.month_start then daily."EffectiveCost" else 0 end)
         as "MonthToDateEffectiveCost"
 from daily
-cross join bounds
+inner join bounds
+    on daily."x_AccountKey" = bounds.as_of_account_key
 where daily."ChargeDate" >= bounds.previous_month_start
+    and daily."ChargeDate" <= bounds.as_of_date
 group by 1, 2, 3, 4, 5, 6

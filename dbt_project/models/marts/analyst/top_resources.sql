@@ -1,26 +1,8 @@
-{{ config(materialized='table') }}
+{{ config(materialized='view') }}
 
--- The 25 most expensive resources (by EffectiveCost) per billing month and currency.
-with resources as (
-
-    select
-        "BillingPeriodStart",
-        "BillingCurrency",
-        "ProviderName",
-        "x_AccountKey",
-        "SubAccountId",
-        "ResourceId",
-        max("ServiceName") as "ServiceName",
-        max("RegionId") as "RegionId",
-        sum("BilledCost") as "BilledCost",
-        sum("EffectiveCost") as "EffectiveCost"
-    from {{ ref('costs') }}
-    where "ResourceId" is not null
-    group by 1, 2, 3, 4, 5, 6
-
-),
-
-ranked as (
+-- The 25 most expensive resources (by EffectiveCost) per billing month and currency, across every source.
+-- A view over the partitioned resource_costs: nothing is rebuilt for months that did not change.
+with ranked as (
 
     select
         *,
@@ -28,8 +10,22 @@ ranked as (
             partition by "BillingPeriodStart", "BillingCurrency"
             order by "EffectiveCost" desc, "ResourceId"
         ) as "CostRank"
-    from resources
+    from {{ ref('resource_costs').include(database=False) }}
 
 )
 
-select * from ranked where "CostRank" <= 25
+select
+    "BillingPeriodStart",
+    "x_BillingMonth",
+    "BillingCurrency",
+    "ProviderName",
+    "x_AccountKey",
+    "SubAccountId",
+    "ResourceId",
+    "ServiceName",
+    "RegionId",
+    "BilledCost",
+    "EffectiveCost",
+    "CostRank"
+from ranked
+where "CostRank" <= 25

@@ -1,0 +1,209 @@
+"""One build: which (source, billing month) partitions are stale, the inputs dbt reads for them, and the
+candidate files dbt wrote for each.
+
+A partition is stale when what it would be built from differs from what its current version was built
+from: the bronze files of the source's month (size, modification time, export run id), the registry facts
+of the source (the entry and the entries billed through it, credentials excluded) and the code (the dbt
+project). So a restated month rebuilds that month only, a registry edit rebuilds that source's months, and
+a new costlake version rebuilds everything once. A candidate refused with the same inputs is not rebuilt
+until something changes (or the run is forced).
+
+Inputs: <home>/build/inputs/bronze/<table folder>/<source>/<YYYY-MM>.parquet are hard links to the bronze
+files of the partitions being built (the dbt sources read only these), plus schema stubs and the registry
+tables. Outputs: dbt's lake_table models write <home>/build/output/<model>/x_AccountKey=<source>/
+x_BillingMonth=<YYYY-MM>/*.parquet (dbt_project/macros/lake/lake_table.sql). The build folder is recreated
+by every build: a crash or a damaged file there never outlives the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from connectors.duckdb_util import connect, sql_literal
+from connectors.records import LoadRecord, read_record
+from orchestration.home import Home
+from orchestration.providers.base import Provider
+from orchestration.providers.catalog import PROVIDERS
+from orchestration.warehouse.dbt import DBT_PROJECT_DIR
+from orchestration.warehouse.files import write_bronze_stubs, write_registry_tables
+from orchestration.warehouse.lake import Lake, PartitionKey
+from registry import Registry
+from registry.base import BaseAccount
+
+# Bump when the lake's file layout or the meaning of a fingerprint changes.
+LAKE_FORMAT = "costlake-lake-1"
+
+
+@dataclass(frozen=True)
+class BronzeInput:
+    table: str  # dbt source table (Provider.bronze_tables)
+    folder: str  # its folder under <home>/bronze
+    path: Path
+    record: LoadRecord | None
+
+
+@dataclass
+class PlannedPartition:
+    key: PartitionKey
+    provider: Provider
+    account: BaseAccount
+    inputs: str  # fingerprint
+    bronze: list[BronzeInput] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[LoadRecord]:
+        return [b.record for b in self.bronze if b.record is not None]
+
+
+@dataclass
+class Plan:
+    build: list[PlannedPartition]
+    unchanged: list[PartitionKey] = field(default_factory=list)
+    still_held_back: list[tuple[PartitionKey, list[str]]] = field(default_factory=list)
+
+
+@cache
+def code_fingerprint() -> str:
+    """The dbt project as it is now: every model, macro, seed, test and project file."""
+    digest = hashlib.sha256(LAKE_FORMAT.encode())
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".sql", ".yml", ".yaml", ".csv") and not (
+            {"target", "logs", "dbt_packages"} & set(path.relative_to(DBT_PROJECT_DIR).parts)
+        ):
+            digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def registry_facts(registry: Registry, account: BaseAccount) -> list[dict[str, object]]:
+    """What of the registry a source's partitions depend on: its entry and the entries billed through it.
+    Credentials change how an export is read, never what it says."""
+    return [member.model_dump(mode="json", exclude={"credentials"}) for member in registry.members_of(account.key)]
+
+
+def bronze_inputs(home: Home, provider: Provider, key: PartitionKey) -> list[BronzeInput]:
+    """The bronze files of one partition: <home>/bronze/<folder>/<source>/<YYYY-MM>.parquet per table."""
+    found = []
+    for table, folder in sorted(provider.bronze_tables.items()):
+        path = home.bronze / folder / key.source / f"{key.month}.parquet"
+        if path.exists():
+            found.append(BronzeInput(table, folder, path, read_record(path)))
+    return found
+
+
+def fingerprint(registry: Registry, account: BaseAccount, bronze: Iterable[BronzeInput]) -> str:
+    digest = hashlib.sha256(code_fingerprint().encode())
+    digest.update(json.dumps(registry_facts(registry, account), sort_keys=True).encode())
+    for item in bronze:
+        stat = item.path.stat()
+        run_id = item.record.run_id if item.record else "-"
+        digest.update(f"{item.table}|{stat.st_size}|{stat.st_mtime_ns}|{run_id}".encode())
+    return digest.hexdigest()[:24]
+
+
+def bronze_months(home: Home, provider: Provider, source: str) -> list[str]:
+    months: set[str] = set()
+    for folder in set(provider.bronze_tables.values()):
+        months |= {path.stem for path in (home.bronze / folder / source).glob("*.parquet") if not path.name.startswith(".")}
+    return sorted(months)
+
+
+def plan(home: Home, registry: Registry, months: Iterable[str] | None = None, *, force: bool = False,
+         only: Iterable[PartitionKey] | None = None) -> Plan:
+    """The partitions to build: of every registered source, every month that has bronze (``months`` and
+    ``only`` narrow it), when stale (or ``force``)."""
+    lake = Lake(home.lake)
+    wanted_months = set(months) if months is not None else None
+    wanted_keys = set(only) if only is not None else None
+    result = Plan(build=[])
+    for account in registry.billing_sources:
+        provider = PROVIDERS.get(account.provider)
+        if provider is None:
+            continue
+        for month in bronze_months(home, provider, account.key):
+            key = PartitionKey(account.key, month)
+            if (wanted_months is not None and month not in wanted_months) or (wanted_keys is not None and key not in wanted_keys):
+                continue
+            bronze = bronze_inputs(home, provider, key)
+            inputs = fingerprint(registry, account, bronze)
+            entry = lake.entry(key)
+            if not force and entry is not None:
+                if entry.current is not None and entry.current.inputs == inputs:
+                    result.unchanged.append(key)
+                    continue
+                if entry.held_back is not None and entry.held_back.inputs == inputs:
+                    result.still_held_back.append((key, entry.held_back.reasons))
+                    continue
+            result.build.append(PlannedPartition(key, provider, account, inputs, bronze))
+    return result
+
+
+def prepare(home: Home, registry: Registry, partitions: Iterable[PlannedPartition]) -> None:
+    """A fresh <home>/build: stubs, registry tables and links to the bronze files of ``partitions``."""
+    if home.build.exists():
+        shutil.rmtree(home.build)
+    inputs = home.build / "inputs"
+    write_bronze_stubs(inputs / "bronze")
+    write_registry_tables(registry, inputs / "registry")
+    (home.build / "output").mkdir(parents=True)
+    for partition in partitions:
+        for item in partition.bronze:
+            target = inputs / "bronze" / item.folder / partition.key.source / item.path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(item.path, target)
+            except OSError:
+                shutil.copyfile(item.path, target)
+
+
+class BuildOutputError(RuntimeError):
+    """dbt wrote something the plan did not ask for (a bug, not bad data)."""
+
+
+def collect(home: Home, partitions: Iterable[PlannedPartition], tables: Iterable[str]) -> dict[PartitionKey, dict[str, Path]]:
+    """The candidate file of every (partition, lake table): dbt's output, one Parquet file each. A partition
+    a table has no rows for gets a copy of the table's zero-row schema file, so every version of a
+    partition has every table."""
+    output = home.build / "output"
+    keys = {p.key for p in partitions}
+    candidates: dict[PartitionKey, dict[str, Path]] = {key: {} for key in keys}
+    for table in tables:
+        schema = output / f"{table}.schema.parquet"
+        written = output / table
+        found = {
+            PartitionKey(folder.parent.name.removeprefix("x_AccountKey="), folder.name.removeprefix("x_BillingMonth="))
+            for folder in written.glob("x_AccountKey=*/x_BillingMonth=*")
+        }
+        unexpected = found - keys
+        if unexpected:
+            raise BuildOutputError(f"dbt wrote {table} partitions that were not planned: {sorted(map(str, unexpected))}")
+        for key in keys:
+            folder = written / f"x_AccountKey={key.source}" / f"x_BillingMonth={key.month}"
+            files = sorted(folder.glob("*.parquet"))
+            target = output / "_candidates" / table / key.source / f"{key.month}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not files:
+                shutil.copyfile(schema, target)
+            elif len(files) == 1:
+                os.replace(files[0], target)
+            else:  # DuckDB split a big partition: one file per version keeps the swap atomic
+                con = connect(home.scratch / "duckdb-tmp", memory_limit="1GB", preserve_insertion_order=False)
+                try:
+                    listing = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+                    con.execute(f"COPY (SELECT * FROM read_parquet({listing})) TO {sql_literal(str(target))} "
+                                "(FORMAT parquet, COMPRESSION zstd)")
+                finally:
+                    con.close()
+            candidates[key][table] = target
+    return candidates
+
+
+def schema_stub(home: Home, table: str) -> Path:
+    return home.build / "output" / f"{table}.schema.parquet"
