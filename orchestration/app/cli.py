@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from orchestration.home import Home
+from orchestration.home import Home, apply_umask
 from registry import Registry, RegistryError, load_registry, resolve_registry_path
 
 
@@ -165,24 +166,35 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
+    from orchestration.app.sql import RefusedQuery, run_query
+    from orchestration.warehouse.published import published_home
+
     home = Home.resolve(args.home)
     if not home.warehouse.exists():
-        print(f"costlake: no warehouse at {home.warehouse}; run `costlake run` or `costlake demo` first", file=sys.stderr)
+        print(f"costlake sql: no warehouse at {home.warehouse}; run `costlake run` or `costlake demo` first", file=sys.stderr)
         return 2
-    con = duckdb.connect(str(home.warehouse), read_only=True)
+    written_for = published_home(home.warehouse)
+    if written_for is None:
+        print(f"costlake sql: {home.warehouse} cannot be opened as a published warehouse (damaged, or written by an "
+              "older costlake); run `costlake run` to rewrite it: it holds only views, the data in the lake is intact",
+              file=sys.stderr)
+        return 2
+    if written_for != str(home.root):
+        print(f"costlake sql: {home.warehouse} was published for the home {written_for} (this home was moved or "
+              "copied); run `costlake run` here to rewrite its views", file=sys.stderr)
+        return 2
     try:
-        relation = con.sql(args.query)
-        if relation is None:
-            return 0
-        rows = relation.fetchmany(args.limit + 1)
-        print(_table(relation.columns, rows[: args.limit]))
-        if len(rows) > args.limit:
-            print(f"... (first {args.limit} rows; use --limit)")
+        columns, rows, more = run_query(home, args.query, args.limit)
+    except RefusedQuery as error:
+        print(f"costlake sql: refused: {error}", file=sys.stderr)
+        return 2
     except duckdb.Error as error:
         print(f"costlake sql: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
-    finally:
-        con.close()
+    if columns:
+        print(_table(columns, rows))
+        if more:
+            print(f"... (first {args.limit} rows; use --limit)")
     return 0
 
 
@@ -190,19 +202,26 @@ def cmd_docs(args: argparse.Namespace) -> int:
     """dbt docs for the warehouse (every mart column described), written to <home>/dbt-docs."""
     import subprocess
 
+    from orchestration.warehouse.build import prepare
     from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, vars_args
+    from orchestration.warehouse.lock import home_lock
 
     home = Home.resolve(args.home).ensure()
+    registry = _registry(args, home)
     home.export_env()
     target = home.root / "dbt-docs"
-    completed = subprocess.run(
-        [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet", *vars_args()],
-        check=False, capture_output=True, text=True,
-    )
-    if completed.returncode != 0:
-        print(completed.stdout[-3000:] + completed.stderr[-3000:], file=sys.stderr)
-        return 1
+    base = [dbt_executable(), "--quiet"]
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+               *vars_args()]
+    # The catalog lists the columns of relations that exist: build every model empty first, in a build
+    # folder of its own (prepared like a real build, under the same lock, so it never meets a running build).
+    with home_lock(home.lock_file, "dbt docs", waiting=lambda line: print(line, file=sys.stderr)):
+        prepare(home, registry, [])
+        for command in (["run", "--empty"], ["docs", "generate"]):
+            completed = subprocess.run([*base, *command, *project], check=False, capture_output=True, text=True)
+            if completed.returncode != 0:
+                print(completed.stdout[-3000:] + completed.stderr[-3000:], file=sys.stderr)
+                return 1
     print(f"dbt docs: {target / 'index.html'} (serve with: dbt docs serve --target-path {target})")
     return 0
 
@@ -230,6 +249,8 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="costlake", description="Multi-cloud billing warehouse (FOCUS 1.2 on DuckDB).")
+    parser.add_argument("--debug", action="store_true",
+                        help="print stack traces and Dagster's own log on the terminal (they always go to the logs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -259,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_sql.set_defaults(func=cmd_sql)
 
     p_docs = sub.add_parser("docs", help="generate dbt docs (models, columns, lineage) into <home>/dbt-docs")
-    p_docs.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
+    common(p_docs)
     p_docs.set_defaults(func=cmd_docs)
 
     p_registry = sub.add_parser("registry", help="validate or list the registry")
@@ -269,11 +290,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    if args.debug:
+        os.environ["COSTLAKE_DEBUG"] = "1"
     try:
+        apply_umask()
         return int(args.func(args))
     except RegistryError as error:
         print(f"costlake: invalid registry:\n{error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("costlake: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug or an environment problem: one line here, the trace in the log
+        if args.debug:
+            raise
+        log = _log_traceback(Home.resolve(getattr(args, "home", None)))
+        print(f"costlake {args.command}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+              f"\n  (the full trace is in {log}; run with --debug to print it)", file=sys.stderr)
+        return 1
+
+
+def _log_traceback(home: Home) -> Path:
+    """Append the current exception's traceback to <home>/logs/costlake.log (or the temp folder)."""
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
+    folder = home.root / "logs" if home.root.is_dir() else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "costlake.log"
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')} {' '.join(sys.argv)}\n")
+        log.write(traceback.format_exc())
+    return path
 
 
 if __name__ == "__main__":

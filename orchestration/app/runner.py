@@ -120,8 +120,10 @@ def run_pipeline(
             resources=resources,
             raise_on_error=False,
             tags={"costlake/trigger": "cli", **(tags or {})},
-            # Progress lines are ours; Dagster's per-event DEBUG log would drown them.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **({"ops": ops} if ops else {})},
+            # Progress lines and failure messages are ours; Dagster's own log (stack traces included) stays in
+            # the run's event log (the UI), on the terminal only with --debug.
+            run_config={"loggers": {"console": {"config": {"log_level": "DEBUG" if os.environ.get("COSTLAKE_DEBUG") else "CRITICAL"}}},
+                        **({"ops": ops} if ops else {})},
         )
 
     result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))

@@ -16,7 +16,7 @@ import dagster as dg
 
 from connectors.errors import ExportError
 from connectors.records import IngestOutcome, LoadRecord
-from orchestration.providers.base import Provider, asset_name
+from orchestration.providers.base import Provider
 from orchestration.quality.checks import BRONZE_QUALITY_CHECK, bronze_quality_result
 from orchestration.resources import CostlakeResource
 from registry import Registry
@@ -197,7 +197,3 @@ def scan_exports(
                 )
             )
     return requests, new_cursor, problems
-
-
-def reconciliation_check_name(source_key: str) -> str:
-    return f"reconciles_with_export__{asset_name(source_key)}"

@@ -25,6 +25,7 @@ from dagster_dbt import (
 
 from orchestration.assets.bronze import monthly_partitions, partition_month
 from orchestration.operations.chart import write_daily_cost_chart
+from orchestration.providers.base import asset_name
 from orchestration.providers.catalog import PROVIDERS
 from orchestration.quality.checks import COSTS_QUALITY_CHECK, failures_markdown
 from orchestration.quality.engine import Failure
@@ -231,7 +232,7 @@ def _build_metadata(result: BuildResult) -> dict[str, Any]:
 
 
 def reconciliation_check_name(source_key: str) -> str:
-    return f"reconciles_with_export__{source_key.replace('-', '_')}"
+    return f"reconciles_with_export__{asset_name(source_key)}"
 
 
 def build_warehouse_checks(registry: Registry) -> list[dg.AssetChecksDefinition]:

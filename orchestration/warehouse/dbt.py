@@ -18,9 +18,13 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
 def dbt_executable() -> str:
-    """The dbt beside this Python (the project's venv), found without the venv being on PATH."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """dbt beside this Python (the project's venv), found without the venv being on PATH: `costlake-dbt`,
+    which dies with the process that started it (dbt_child.py), else plain `dbt`."""
+    for name in ("costlake-dbt", "dbt"):
+        candidate = Path(sys.executable).parent / name
+        if candidate.exists():
+            return str(candidate)
+    return "dbt"
 
 
 def dbt_vars() -> dict[str, object]:

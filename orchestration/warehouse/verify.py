@@ -24,8 +24,8 @@ from orchestration.providers.base import Expectation
 from orchestration.providers.catalog import PROVIDERS
 from orchestration.quality.checks import costs_suite
 from orchestration.quality.engine import Failure, guarded, validate_bronze, validate_parquet_files
-from orchestration.warehouse.build import PlannedPartition
-from orchestration.warehouse.lake import PartitionKey
+from orchestration.warehouse.build import PlannedPartition, bronze_inputs
+from orchestration.warehouse.lake import Lake, PartitionKey
 from registry import Registry
 
 # Line items are never rounded; this only absorbs the 1e-18 representation of Parquet doubles summed over
@@ -134,3 +134,40 @@ def verify(home: Home, registry: Registry, partitions: Sequence[PlannedPartition
         reconcile(registry, partition, candidates[partition.key], verdicts[partition.key])
     quality(home, candidates, verdicts)
     return verdicts
+
+
+@dataclass
+class AuditReport:
+    passed: bool
+    months: list[str]
+    totals_checked: int
+    mismatches: list[dict[str, str]]
+
+    @property
+    def summary(self) -> str:
+        if self.passed:
+            return f"{self.totals_checked} (month, sub account, currency) totals in {len(self.months)} month(s) equal the export's"
+        first = self.mismatches[0]
+        return (f"{len(self.mismatches)} mismatch(es); first: {first['month']} {first['relation']}.{first['column']} "
+                f"{first['sub_account']} {first['currency']} = {first['actual']}, export says {first['expected']}")
+
+
+def audit_published(home: Home, registry: Registry, source_key: str) -> AuditReport:
+    """Reconcile a source's PUBLISHED months (the lake's current versions) with its bronze load records now:
+    the same rule the build applies before publishing, run again on what analysts read."""
+    account = registry.get(source_key)
+    provider = PROVIDERS[account.provider]
+    lake = Lake(home.lake)
+    months: list[str] = []
+    totals = 0
+    mismatches: list[dict[str, str]] = []
+    for entry in lake.entries():
+        if entry.source != source_key or entry.current is None:
+            continue
+        partition = PlannedPartition(entry.key, provider, account, entry.current.inputs, bronze_inputs(home, provider, entry.key))
+        verdict = Verdict(entry.key)
+        reconcile(registry, partition, {table: lake.absolute(path) for table, path in entry.current.files.items()}, verdict)
+        months.append(entry.month)
+        totals += verdict.totals_checked
+        mismatches += verdict.mismatches
+    return AuditReport(not mismatches, months, totals, mismatches)

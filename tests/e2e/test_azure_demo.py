@@ -11,9 +11,8 @@ import pytest
 
 from demo.azure.demo import generate_azure_demo
 from demo.azure.generator import GeneratedAzureMonth
-from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
-from orchestration.providers.azure import AZURE
+from orchestration.warehouse.verify import audit_published
 from registry import load_registry
 
 pytestmark = pytest.mark.e2e
@@ -131,14 +130,14 @@ def test_mixed_currencies_tags_and_subscriptionless_charges(demo_home: Home) -> 
 def test_reconciliation_holds_and_fails_on_a_wrong_export_total(demo_copy: Home) -> None:
     registry = load_registry(demo_copy.root / "registry.yaml")
     for key in ("contoso-ea", "fabrikam-mca"):
-        passed, metadata, summary = reconcile(AZURE, demo_copy, registry, key)
-        assert passed, summary
+        audit = audit_published(demo_copy, registry, key)
+        assert audit.passed, audit.summary
     # Tamper with the amortized export's control total: EffectiveCost no longer matches it.
     record_path = demo_copy.bronze / "azure_amortized" / "contoso-ea" / "2026-09.load.json"
     record = json.loads(record_path.read_text())
     record["totals"][0]["amounts"]["cost"] = str(Decimal(record["totals"][0]["amounts"]["cost"]) + Decimal("0.01"))
     record_path.write_text(json.dumps(record))
-    passed, metadata, summary = reconcile(AZURE, demo_copy, registry, "contoso-ea")
-    assert not passed
-    mismatches = metadata["mismatches"].data
+    audit = audit_published(demo_copy, registry, "contoso-ea")
+    assert not audit.passed
+    mismatches = audit.mismatches
     assert [(m["month"], m["column"]) for m in mismatches] == [("2026-09", "EffectiveCost")]

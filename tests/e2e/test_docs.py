@@ -7,8 +7,8 @@ import json
 import pytest
 
 from orchestration.app.cli import main
-from orchestration.assets.warehouse import MART_NAMES
 from orchestration.home import Home
+from orchestration.warehouse.dbt import lake_models, published_views
 
 pytestmark = pytest.mark.e2e
 
@@ -22,11 +22,11 @@ def test_docs_describe_every_mart_column(demo_copy: Home) -> None:
     undocumented = []
     for node_id, node in catalog["nodes"].items():
         name = node["metadata"]["name"]
-        if name not in MART_NAMES:
+        if name not in {*lake_models(), *published_views()}:
             continue
         model = manifest["nodes"][node_id]
         assert model["description"], f"{name} has no description"
         described = {c.lower(): v.get("description") for c, v in model["columns"].items()}
         undocumented += [f"{name}.{c}" for c in node["columns"] if not described.get(c.lower())]
-    assert {n["metadata"]["name"] for n in catalog["nodes"].values()} >= set(MART_NAMES)
+    assert {n["metadata"]["name"] for n in catalog["nodes"].values()} >= {*lake_models(), *published_views()}
     assert undocumented == []

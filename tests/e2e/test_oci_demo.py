@@ -10,9 +10,9 @@ import duckdb
 import pytest
 
 from demo.oci.generator import DEMO_TENANCIES, GeneratedTenancy, generate_oci_demo
-from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
+from orchestration.warehouse.verify import audit_published
 from registry import load_registry
 
 pytestmark = pytest.mark.e2e
@@ -55,9 +55,9 @@ def test_oci_costs_equal_the_generator_per_compartment_currency_and_month(demo_h
 def test_reconciliation_holds_for_every_tenancy(demo_home: Home) -> None:
     registry = load_registry(demo_home.root / "registry.yaml")
     for key in DEMO_TENANCIES:
-        passed, metadata, summary = reconcile(PROVIDERS["oci"], demo_home, registry, key)
-        assert passed, summary
-        assert metadata["months_checked"] == "2026-08, 2026-09, 2026-10"
+        audit = audit_published(demo_home, registry, key)
+        assert audit.passed, audit.summary
+        assert audit.months == ["2026-08", "2026-09", "2026-10"]
 
 
 def test_corrections_replace_their_line_in_costs(demo_home: Home, oci_oracle) -> None:

@@ -31,7 +31,8 @@ from ui_helpers import (
 )
 
 from demo.exports import DEMO_MONTHS
-from orchestration.assets.bronze import BRONZE_CHECK, reconciliation_check_name
+from orchestration.assets.bronze import BRONZE_CHECK
+from orchestration.assets.warehouse import reconciliation_check_name
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
 from registry import Registry, load_registry

@@ -21,9 +21,9 @@ import pytest
 
 from connectors.gcp.source import GcpBillingSource
 from orchestration.app.runner import run_pipeline
-from orchestration.assets.bronze import reconcile
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
+from orchestration.warehouse.verify import audit_published
 from registry import load_registry
 
 pytestmark = pytest.mark.samples
@@ -115,8 +115,8 @@ def test_koku_sample_reaches_costs_and_reconciles(samples: Path, tmp_path: Path)
     report = run_pipeline(registry, home, progress=lambda _: None)
     assert report.ok, report.failures
 
-    passed, metadata, summary = reconcile(PROVIDERS["gcp"], home, registry, "koku-sample")
-    assert passed, summary
+    audit = audit_published(home, registry, "koku-sample")
+    assert audit.passed, audit.summary
     checks = [c for c in report.checks if c[1] == "reconciles_with_export__koku_sample"]
     assert checks and all(ok for _, _, ok, _ in checks)
 
