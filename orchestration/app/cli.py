@@ -156,8 +156,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     statuses = load(home, registry)
     print(
         _table(
-            ["account", "provider", "status", "newest data", "last successful load", "reason"],
-            [(s.key, s.provider, s.status, s.newest_data, s.last_load, s.reason) for s in statuses],
+            ["account", "provider", "status", "newest data", "last successful load", "reason", "held back"],
+            [(s.key, s.provider, s.status, s.newest_data, s.last_load, s.reason,
+              f"held back: {s.held_back}" if s.held_back != "-" else "-") for s in statuses],
         )
     )
     return 0
@@ -217,7 +218,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     # folder of its own (prepared like a real build, under the same lock, so it never meets a running build).
     with home_lock(home.lock_file, "dbt docs", waiting=lambda line: print(line, file=sys.stderr)):
         prepare(home, registry, [])
-        for command in (["run", "--empty"], ["docs", "generate"]):
+        for command in (["build", "--empty"], ["docs", "generate"]):
             completed = subprocess.run([*base, *command, *project], check=False, capture_output=True, text=True)
             if completed.returncode != 0:
                 print(completed.stdout[-3000:] + completed.stderr[-3000:], file=sys.stderr)

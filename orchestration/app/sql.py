@@ -34,8 +34,8 @@ def check_read_only(query: str) -> None:
     for statement in statements:
         if statement.type not in ALLOWED:
             kind = statement.type.name
-            raise RefusedQuery(f"{kind} statements are not allowed: costlake sql only reads the warehouse "
-                               "(SELECT, WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)")
+            raise RefusedQuery(f"costlake sql is read-only: {kind} statements are not allowed (SELECT, "
+                               "WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN are)")
 
 
 def readonly_connection(home: Home) -> duckdb.DuckDBPyConnection:

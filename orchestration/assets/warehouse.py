@@ -277,7 +277,7 @@ def _reconciliation_check(provider_name: str, source_key: str) -> dg.AssetChecks
         return dg.AssetCheckResult(
             passed=not held,
             description=description[:2000],
-            metadata={"months_built": ", ".join(months) or "none",
+            metadata={"months_checked": ", ".join(months) or "none",
                       "held_back": dg.MetadataValue.json(held),
                       "totals_checked": sum(v["totals_checked"] for v in verdicts.values()),
                       "mismatches": dg.MetadataValue.json(mismatches[:50])},

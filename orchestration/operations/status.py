@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from connectors.errors import ExportAccessError, ExportError
 from connectors.records import LoadRecord
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
+from orchestration.warehouse.lake import Lake
 from registry import Registry
 from registry.base import BaseAccount
 
@@ -36,6 +37,7 @@ class AccountStatus:
     newest_data: str  # newest billing month with data, or "-"
     last_load: str  # when the newest successful load finished (UTC), or "-"
     evaluated_at: str
+    held_back: str = "-"  # months whose newest build failed its checks (the last good version stays published)
 
 
 def status_path(home: Home) -> Path:
@@ -61,6 +63,16 @@ def _probe(account: BaseAccount) -> tuple[str, str]:
     if not months:
         return "Unprovisioned", "no export: the export location holds no billing month yet"
     return "Checking", f"export found ({months[0]}..{months[-1]}), first load not done yet"
+
+
+def held_back_months(home: Home) -> dict[str, str]:
+    """Per source: its held-back months and why, from the lake catalog ("2026-11 (reconciliation: ...)")."""
+    held: dict[str, list[str]] = {}
+    for entry in Lake(home.lake).entries():
+        if entry.held_back is not None:
+            reason = "; ".join(entry.held_back.reasons)
+            held.setdefault(entry.source, []).append(f"{entry.month} ({reason[:200]})")
+    return {source: ", ".join(months) for source, months in held.items()}
 
 
 def evaluate(registry: Registry, home: Home) -> list[AccountStatus]:
@@ -105,7 +117,8 @@ def evaluate(registry: Registry, home: Home) -> list[AccountStatus]:
                     AccountStatus(account.key, account.provider, "Unprovisioned",
                                   f"its {account.parent_field} {parent} has no billing data loaded", "-", "-", now)
                 )
-    return statuses
+    held = held_back_months(home)
+    return [replace(s, held_back=held.get(s.key, "-")) for s in statuses]
 
 
 def store(home: Home, statuses: list[AccountStatus]) -> Path:
@@ -123,7 +136,9 @@ def load(home: Home, registry: Registry) -> list[AccountStatus]:
     stored = {}
     if path.exists():
         stored = {item["key"]: AccountStatus(**item) for item in json.loads(path.read_text(encoding="utf-8"))}
+    held = held_back_months(home)  # live: a hold starts and ends with a build, not with an evaluation
     return [
-        stored.get(a.key) or AccountStatus(a.key, a.provider, "Checking", "registered; not evaluated yet", "-", "-", "-")
+        replace(stored.get(a.key) or AccountStatus(a.key, a.provider, "Checking", "registered; not evaluated yet",
+                                                   "-", "-", "-"), held_back=held.get(a.key, "-"))
         for a in registry.accounts
     ]

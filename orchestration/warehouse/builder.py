@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,7 @@ class BuildResult:
     still_held_back: dict[PartitionKey, list[str]] = field(default_factory=dict)
     view_partitions: dict[str, int] = field(default_factory=dict)
     deleted_versions: int = 0
+    started_at: str = ""  # when the build got the home lock
 
     @property
     def ok(self) -> bool:
@@ -61,7 +63,8 @@ class BuildResult:
     def summary(self) -> dict[str, object]:
         """What the checks and `costlake status` report about this build (kept as _last_build.json)."""
         return {
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started_at": self.started_at,
+            "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "published": {str(k): v.version for k, v in sorted(self.published.items())},
             "held_back": {str(k): reasons for k, reasons in sorted(self.held_back.items())},
             "still_held_back": {str(k): reasons for k, reasons in sorted(self.still_held_back.items())},
@@ -104,6 +107,14 @@ def _compiled_views(home: Home, names: Sequence[str]) -> list[tuple[str, str]]:
     return [(name, found[name]) for name in names if name in found]
 
 
+def pause_point(home: Home, stage: str) -> None:
+    """Fault-test seam: with COSTLAKE_PAUSE_AT=<stage>, the build writes <home>/.paused-<stage> and waits here,
+    so a test can `kill -9` the process at a known point (mid-publish). Does nothing otherwise."""
+    if os.environ.get("COSTLAKE_PAUSE_AT") == stage:
+        (home.root / f".paused-{stage}").write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(float(os.environ.get("COSTLAKE_PAUSE_SECONDS", "120")))
+
+
 def _build_batch(home: Home, registry: Registry, lake: Lake, partitions: Sequence[PlannedPartition],
                  run_dbt: DbtRunner, result: BuildResult, log: Callable[[str], None]) -> DbtOutcome:
     prepare(home, registry, partitions)
@@ -121,6 +132,7 @@ def _build_batch(home: Home, registry: Registry, lake: Lake, partitions: Sequenc
         result.verdicts[key] = verdict
         if verdict.passed:
             result.published[key] = lake.publish(key, partition.provider.name, candidates[key], partition.inputs)
+            pause_point(home, "publish")
         else:
             lake.hold_back(key, partition.provider.name, candidates[key], partition.inputs, verdict.problems)
             result.held_back[key] = verdict.problems
@@ -136,6 +148,7 @@ def build_and_publish(home: Home, registry: Registry, plan: Plan, run_dbt: DbtRu
     lake = Lake(home.lake)
     result = BuildResult(unchanged=list(plan.unchanged), still_held_back=dict(plan.still_held_back))
     with home_lock(home.lock_file, "build and publish", waiting=log):
+        result.started_at = datetime.now(UTC).isoformat(timespec="microseconds")
         if plan.build:
             outcome = _build_batch(home, registry, lake, plan.build, run_dbt, result, log)
             if not outcome.success and len(plan.build) > 1:

@@ -121,8 +121,12 @@ def write_warehouse(home: Home, registry: Registry) -> dict[str, int]:
 
 
 def published_home(path: Path) -> str | None:
-    """The home a published warehouse was written for (None for a file of an older costlake)."""
-    con = duckdb.connect(str(path), read_only=True)
+    """The home a published warehouse was written for; None when the file cannot be read as one (damaged,
+    or written by an older costlake)."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
     try:
         row = con.execute("SELECT value FROM costlake_meta WHERE key = 'home'").fetchone()
     except duckdb.Error:

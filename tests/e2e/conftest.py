@@ -9,6 +9,8 @@ from demo.aws.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS
 from demo.exports import generate_demo_exports
 from orchestration.app.cli import main
 from orchestration.home import Home
+from orchestration.warehouse.builder import refresh_views
+from registry import load_registry
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +28,10 @@ def demo_copy(demo_home: Home, tmp_path: Path) -> Home:
     # The copied registry points at the original demo exports; re-point it at the copy's own.
     registry = target / "registry.yaml"
     registry.write_text(registry.read_text().replace(str(demo_home.root), str(target)))
-    return Home.resolve(target)
+    home = Home.resolve(target)
+    # The published views name the lake files of the home they were written for: re-point them at the copy's.
+    refresh_views(home, load_registry(registry))
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -65,10 +66,16 @@ def test_open_analyst_session_and_a_run_do_not_break_each_other(demo_copy: Home)
 
 
 def test_parallel_runs_are_serialized_on_the_warehouse(demo_copy: Home) -> None:
-    assert "default_limit: 1" in (demo_copy.dagster_home / "dagster.yaml").read_text()
-    args = [COSTLAKE, "run", "--home", str(demo_copy.root), "--months", "2026-09"]
+    # Both runs rebuild September (--force), so both build and publish: the home lock lets one at a time.
+    args = [COSTLAKE, "run", "--home", str(demo_copy.root), "--months", "2026-09", "--force"]
     runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output[-3000:]
         assert "Could not set lock" not in output
+    builds = sorted(
+        (json.loads(path.read_text()) for path in (demo_copy.lake / "_catalog" / "_builds").glob("*.json")),
+        key=lambda build: build["started_at"],
+    )[-2:]
+    assert all(build["published"] for build in builds)
+    assert builds[0]["finished_at"] <= builds[1]["started_at"]  # one after the other, never together

@@ -67,7 +67,7 @@ def test_unconnected_accounts_are_dropped_and_reported_with_their_spend(demo_hom
         (source, month, account): (rows, Decimal(cost))
         for source, month, account, rows, cost in query(
             demo_home,
-            """select "x_AccountKey", "BillingPeriod", "SubAccountId", "RowCount", "BilledCost" from dropped_costs
+            """select "x_AccountKey", "x_BillingMonth", "SubAccountId", "RowCount", "BilledCost" from dropped_costs
                where "DropReason" = 'unconnected_linked_account'""",
         )
     }

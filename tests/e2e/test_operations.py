@@ -138,16 +138,25 @@ def test_registering_a_linked_account_moves_its_rows_into_costs(demo_copy: Home)
         registry.read_text()
         + '  - key: acme-sandbox\n    provider: aws\n    account_id: "444455556666"\n    role: linked\n    payer: acme-payer\n'
     )
+    def moved() -> dict[str, tuple[int, int]]:
+        """Per month: (rows of the account in costs, in dropped_costs)."""
+        con = duckdb.connect(str(demo_copy.warehouse), read_only=True)
+        try:
+            return {month: (kept, dropped) for month, kept, dropped in con.execute(
+                """select m, (select count(*) from costs where "SubAccountId" = '444455556666' and "x_BillingMonth" = m),
+                          (select count(*) from dropped_costs where "SubAccountId" = '444455556666' and "x_BillingMonth" = m)
+                   from (values ('2026-08'), ('2026-09'), ('2026-10')) as t(m) order by m""").fetchall()}
+        finally:
+            con.close()
+
+    # A run for one month rebuilds that month of the payer: the account's rows move into costs there ...
     assert main(["run", "--home", str(demo_copy.root), "--months", "2026-08"]) == 0
-    con = duckdb.connect(str(demo_copy.warehouse), read_only=True)
-    try:
-        [(rows,)] = con.execute("""select count(*) from costs where "SubAccountId" = '444455556666'""").fetchall()
-        [(dropped,)] = con.execute(
-            """select count(*) from dropped_costs where "SubAccountId" = '444455556666'"""
-        ).fetchall()
-    finally:
-        con.close()
-    assert rows > 0 and dropped == 0
+    after_one = moved()
+    assert after_one["2026-08"][0] > 0 and after_one["2026-08"][1] == 0
+    assert after_one["2026-09"][0] == 0 and after_one["2026-09"][1] > 0  # not asked for: not rebuilt yet
+    # ... and a run for every month rebuilds the payer's other months (its registry facts changed).
+    assert main(["run", "--home", str(demo_copy.root)]) == 0
+    assert all(kept > 0 and dropped == 0 for kept, dropped in moved().values())
 
 
 def test_cli_registry_commands(demo_home: Home, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from connectors.records import record_path_for
 from orchestration.app.cli import main
 from orchestration.home import Home
 from orchestration.quality.checks import BRONZE_QUALITY_CHECK, COSTS_QUALITY_CHECK
+from orchestration.warehouse.lake import Lake, PartitionKey
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +85,7 @@ def test_broken_bronze_is_blocked_by_gx_checks_and_marts_keep_last_good_data(
     assert exit_code == 1, output[-4000:]
 
     # The failing expectations and files are named in the run's output.
-    for expected in ("bronze_quality failed: expect_column_values_to_match_regex failed on bill_payer_account_id",
+    for expected in ("bronze_quality: expect_column_values_to_match_regex failed on bill_payer_account_id",
                      "bronze/aws/acme-payer/2026-09.parquet",
                      "expect_compound_columns_to_be_unique failed on identity_line_item_id, identity_time_interval",
                      "bronze/aws/globex-payer/2026-09.parquet"):
@@ -104,13 +105,20 @@ def test_broken_bronze_is_blocked_by_gx_checks_and_marts_keep_last_good_data(
     assert not globex_check.passed
     assert f"| 2 | {first[0]} |" in str(globex_check.metadata["failures"].value)
 
-    # costs was built from the bad files, and costs_quality blocked publishing it.
+    # costs was built from the bad files, and costs_quality held both partitions back.
     costs_check = latest_check(home, ["costs"], COSTS_QUALITY_CHECK)
     assert not costs_check.passed
     costs_md = str(costs_check.metadata["failures"].value)
     assert "BillingAccountId" in costs_md and "1111222233337" in costs_md
     assert "bronze/aws/globex-payer/2026-09.parquet" in costs_md  # the gate: invisible in costs itself
-    assert any(account == "1111222233337" for _, _, account in totals(home.build_warehouse))
+    lake = Lake(home.lake)
+    for source in ("acme-payer", "globex-payer"):
+        entry = lake.entry(PartitionKey(source, MONTH))
+        assert entry is not None and entry.held_back is not None
+    refused = lake.entry(PartitionKey("acme-payer", MONTH)).held_back  # type: ignore[union-attr]
+    assert refused is not None
+    assert duckdb.execute(f"select count(*) from read_parquet('{lake.absolute(refused.files['costs'])}') "
+                          "where \"BillingAccountId\" = '1111222233337'").fetchall() == [(3,)]
 
     # The published warehouse still has the last good data; the load records were never touched.
     assert totals(home.warehouse) == published_before

@@ -78,5 +78,5 @@ def test_sql_command_reads_the_published_warehouse(demo_home: Home, capsys: pyte
     assert main(["sql", "--home", str(demo_home.root), 'select "ProviderName", count(*) as n from costs group by 1']) == 0
     out = capsys.readouterr().out
     assert "ProviderName" in out and "AWS" in out
-    assert main(["sql", "--home", str(demo_home.root), "delete from costs"]) == 1  # read-only
+    assert main(["sql", "--home", str(demo_home.root), "delete from costs"]) == 2  # refused: costlake sql only reads
     assert "read-only" in capsys.readouterr().err.lower()
