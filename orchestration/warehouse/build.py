@@ -2,10 +2,11 @@
 candidate files dbt wrote for each.
 
 A partition is stale when what it would be built from differs from what its current version was built
-from: the bronze files of the source's month (size, modification time, export run id), the registry facts
-of the source (the entry and the entries billed through it, credentials excluded) and the code (the dbt
-project). So a restated month rebuilds that month only, a registry edit rebuilds that source's months, and
-a new costlake version rebuilds everything once. A candidate refused with the same inputs is not rebuilt
+from: the bronze files of the source's month (size, modification time) and their load records (the
+export's totals it is checked against), the registry facts of the source (ids, names, roles and cost
+basis of the entry and the entries billed through it) and the code (the dbt project). So a restated month
+rebuilds that month only, a registry edit rebuilds that source's months, and a new costlake version
+rebuilds everything once. A candidate refused with the same inputs is not rebuilt
 until something changes (or the run is forced).
 
 Inputs: <home>/build/inputs/bronze/<table folder>/<source>/<YYYY-MM>.parquet are hard links to the bronze
@@ -27,7 +28,7 @@ from functools import cache
 from pathlib import Path
 
 from connectors.duckdb_util import connect, sql_literal
-from connectors.records import LoadRecord, read_record
+from connectors.records import LoadRecord, read_record, record_path_for
 from orchestration.home import Home
 from orchestration.providers.base import Provider
 from orchestration.providers.catalog import PROVIDERS
@@ -83,9 +84,15 @@ def code_fingerprint() -> str:
 
 
 def registry_facts(registry: Registry, account: BaseAccount) -> list[dict[str, object]]:
-    """What of the registry a source's partitions depend on: its entry and the entries billed through it.
-    Credentials change how an export is read, never what it says."""
-    return [member.model_dump(mode="json", exclude={"credentials"}) for member in registry.members_of(account.key)]
+    """What of the registry a source's partitions are built from: for the source and each entry billed
+    through it, the facts the dbt models join (ids, names, roles, cost basis). Where an export is read
+    from, and with which credentials, changes how it is read, not what it says: moving a bucket or a home
+    rebuilds nothing."""
+    return [
+        {"key": m.key, "provider": m.provider, "id": m.provider_account_id, "name": m.display_name,
+         "role": m.account_role, "parent": m.parent_key, "cost_basis": m.cost_basis}
+        for m in registry.members_of(account.key)
+    ]
 
 
 def bronze_inputs(home: Home, provider: Provider, key: PartitionKey) -> list[BronzeInput]:
@@ -103,8 +110,10 @@ def fingerprint(registry: Registry, account: BaseAccount, bronze: Iterable[Bronz
     digest.update(json.dumps(registry_facts(registry, account), sort_keys=True).encode())
     for item in bronze:
         stat = item.path.stat()
-        run_id = item.record.run_id if item.record else "-"
-        digest.update(f"{item.table}|{stat.st_size}|{stat.st_mtime_ns}|{run_id}".encode())
+        # The load record too: its control totals are what the partition is checked against.
+        record = record_path_for(item.path)
+        record_digest = hashlib.sha256(record.read_bytes()).hexdigest() if record.exists() else "-"
+        digest.update(f"{item.table}|{stat.st_size}|{stat.st_mtime_ns}|{record_digest}".encode())
     return digest.hexdigest()[:24]
 
 

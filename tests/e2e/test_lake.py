@@ -210,7 +210,7 @@ def test_a_reader_holding_the_warehouse_open_keeps_working_across_a_publish(demo
             "q = 'select \"x_AccountKey\", \"x_BillingMonth\", count(*), sum(\"BilledCost\") from costs group by all order by all'\n"
             "print(repr(con.execute(q).fetchall()), flush=True)\n"
             "sys.stdin.readline()\n"
-            "print(repr(con.execute(q).fetchall()), flush=True)\n")],
+            "print(repr(con.execute(q).fetchall()), flush=True)\n"), str(demo_copy.warehouse)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     assert reader.stdout is not None and reader.stdin is not None
