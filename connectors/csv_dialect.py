@@ -23,7 +23,7 @@ DuckDB reads each file in ``strict_mode``: whatever breaks these rules fails rat
 Its strict parser also refuses a few valid shapes (LF and CRLF mixed in one file; short rows together
 with quoted line breaks). So when DuckDB refuses a file, ``prepare_csv`` reads it once in Python with the
 rules above: a real defect is reported by file, line and column, and says re-running cannot fix it; a
-valid file is rewritten into scratch (LF, short rows padded) and that copy is what is loaded. Messages
+valid file is rewritten into scratch (CRLF, short rows padded) and that copy is what is loaded. Messages
 never quote a cell: the file may not be an export at all.
 """
 
@@ -208,7 +208,8 @@ def _violation(text: str) -> tuple[int, int, str] | None:
         if char == "\r":
             return field, line, "a carriage return alone inside an unquoted field"
         if state == "closed" and char != ",":
-            return field, line, "text after the closing quote of a quoted field"
+            return field, line, ("text after the closing quote of a quoted field (a quote inside it is not doubled, "
+                                 "or a quoted field opened earlier is never closed)")
         if char == ",":
             field, state = field + 1, "start"
         elif char == '"' and state == "start":
@@ -322,7 +323,8 @@ def _rewrite(file: CsvFile, scratch: Path, fix: str, limits: ExpansionLimits | N
     rows = short = 0
     try:
         with _binary(file.original) as stream, open(target, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, lineterminator="\n")
+            # CRLF: Python's writer quotes a field holding CR or LF only when both are in its line terminator.
+            writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(file.columns)
             lines = _Lines(stream, file.described, fix)
             records = _records(lines, file.columns)
