@@ -41,8 +41,8 @@ from typing import BinaryIO
 import duckdb
 
 from connectors.duckdb_util import quote_identifier, sql_literal
-from connectors.errors import ExportFormatError
-from connectors.limits import ExpansionGuard, ExpansionLimits
+from connectors.errors import ExportError, ExportFormatError
+from connectors.limits import ExpansionGuard, ExpansionLimits, expansion_limits
 
 # DuckDB's default max_line_size: a longer line fails there, so it is refused the same way here.
 MAX_LINE_BYTES = 2 * 1024 * 1024
@@ -273,6 +273,11 @@ def read_header(path: Path, described: str, fix: str) -> tuple[tuple[str, ...], 
 # --- preparing a file ----------------------------------------------------------------------------------------
 
 
+def _first_line(error: Exception) -> str:
+    # Only the first line: DuckDB's later lines quote the offending CSV line itself.
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def _probe(con: duckdb.DuckDBPyConnection, file: CsvFile) -> tuple[int, int]:
     # count(column) for every column: DuckDB checks a cell's UTF-8 only when the cell is read, and a bare
     # count(*) reads none.
@@ -298,6 +303,8 @@ def prepare_csv(
         return replace(file, rows=rows, short_rows=short)
     except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
         raise  # our SQL, not the file
+    except (duckdb.OutOfMemoryException, duckdb.IOException) as error:
+        raise ExportError(f"{described}: cannot read: {_first_line(error)}. The last good data is kept.") from None
     except duckdb.Error:
         pass  # DuckDB's strict parser refused it: find out why (or read it another way) below
     copy = _rewrite(file, scratch, fix, limits)
@@ -306,8 +313,7 @@ def prepare_csv(
     except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
         raise
     except duckdb.Error as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MalformedCsvError(f"{described}: cannot be read as CSV ({first}). {fix}") from None
+        raise MalformedCsvError(f"{described}: cannot be read as CSV ({_first_line(error)}). {fix}") from None
     if rows != copy.rows:
         raise MalformedCsvError(f"{described}: {rows} rows read but the file holds {copy.rows}. {fix}")
     return replace(copy, short_rows=short)
@@ -319,7 +325,9 @@ def _rewrite(file: CsvFile, scratch: Path, fix: str, limits: ExpansionLimits | N
     target = scratch / f"{uuid.uuid4().hex}-{file.original.name.removesuffix('.gz')}"
     width = len(file.columns)
     pad = file.nullstr if file.nullstr is not None else ""
-    guard = ExpansionGuard(file.described, file.original.stat().st_size, limits, disk=scratch)
+    # A .gz was bounded by its gzip check already; here only the disk's free space is watched.
+    unbounded = replace(limits or expansion_limits(), max_ratio=float("inf"), max_bytes=2**62)
+    guard = ExpansionGuard(file.described, file.original.stat().st_size, unbounded, disk=scratch)
     rows = short = 0
     try:
         with _binary(file.original) as stream, open(target, "w", encoding="utf-8", newline="") as out:
@@ -364,14 +372,17 @@ def _rewrite(file: CsvFile, scratch: Path, fix: str, limits: ExpansionLimits | N
 def line_of_record(file: CsvFile, record: int) -> int:
     """The physical line (1-based, header = 1) where data record ``record`` (1-based) starts in the delivered
     file: quoted line breaks and blank lines make it differ from record + 1. Error path only (a Python scan)."""
-    with _binary(file.original) as stream:
-        lines = _Lines(stream, file.described, "")
-        seen = -1  # the header is record 0
-        for row in _records(lines, file.columns):
-            if row:
-                seen += 1
-                if seen == record:
-                    return lines.record_start
+    try:
+        with _binary(file.original) as stream:
+            lines = _Lines(stream, file.described, "")
+            seen = -1  # the header is record 0
+            for row in _records(lines, file.columns):
+                if row:
+                    seen += 1
+                    if seen == record:
+                        return lines.record_start
+    except MalformedCsvError:
+        pass  # a quirk DuckDB read past (e.g. a space after a closing quote): the plain estimate below
     return record + 1
 
 
