@@ -156,7 +156,7 @@ class _Lines:
             raise MalformedCsvError(
                 f"{self.described}: line {self.line}, column {field}: not UTF-8 text (byte "
                 f"0x{raw[error.start]:02X}). Exports are written in UTF-8, so the file was damaged or re-encoded "
-                f"after delivery; re-running cannot fix it. {self.fix}"
+                f"after delivery. {self.fix}"
             ) from None
         if self._kept < _KEPT_RECORD_CHARS:
             self.record.append(text)

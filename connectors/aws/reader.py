@@ -47,9 +47,9 @@ _CSV_FIX = (
     "Re-running cannot fix the file: restore it as AWS delivered it, or have AWS regenerate the report "
     "(AWS Support), then re-run. The last good data is kept."
 )
-# Real legacy CUR files have rows with FEWER fields than the header (the trailing empty tag columns left
-# off; see docs/providers/aws.md): AWS's own readers accept them, so these rows load, their missing cells
-# read as NULL, and they are counted. A row with MORE fields is still refused by the dialect.
+# Real legacy CUR files have rows with FEWER fields than the header (a row's trailing empty tag columns left
+# off; a known CUR quirk, docs/providers/aws.md): these rows load, their missing cells read as NULL, and they
+# are counted. A row with MORE fields is still refused by the dialect.
 _AWS_RAGGED = True
 
 

@@ -48,8 +48,8 @@ _CSV_FIX = (
     "Re-running cannot fix the blob: re-run the export in Cost Management (or restore the blob as Azure "
     "wrote it). The last good data is kept."
 )
-# Cost Management writes every column of every row (one fixed schema per dataset and version; Microsoft
-# documents no short rows, unlike AWS). A short row means the blob was cut or edited: refused, not padded.
+# Cost Management writes every column of every row (one fixed schema per dataset and version; short rows are
+# no known Cost Management quirk, unlike AWS's CUR). A short row means the blob was cut or edited: refused.
 _AZURE_RAGGED = False
 
 

@@ -78,6 +78,8 @@ def test_expansion_stops_at_the_ratio_or_the_size_and_says_so() -> None:
 
 
 def test_limits_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("COSTLAKE_MAX_EXPANSION_RATIO", "COSTLAKE_MAX_EXPANDED_GB", "COSTLAKE_MIN_FREE_DISK_GB"):
+        monkeypatch.delenv(name, raising=False)
     assert (expansion_limits().max_ratio, expansion_limits().max_bytes) == (100, 64 * 1024**3)
     monkeypatch.setenv("COSTLAKE_MAX_EXPANSION_RATIO", "250")
     monkeypatch.setenv("COSTLAKE_MAX_EXPANDED_GB", "0.5")
