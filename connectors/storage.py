@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
 from connectors.errors import ExportAccessError, ExportNotFoundError, UnsafeKeyError
+from connectors.limits import ExpansionGuard, ExpansionLimits
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,38 @@ def check_key(key: str, where: str) -> str:
             "Check who can write to this export location."
         )
     return key.lstrip("/")
+
+
+def inside_root(path: Path, root: Path, where: str) -> Path:
+    """``path`` with its symbolic links resolved, refused when that leaves ``root`` (a link to /etc/passwd,
+    a linked folder elsewhere, '..' after resolution): a local export folder is read, never what it links to."""
+    resolved = path.resolve()
+    base = root.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise UnsafeKeyError(
+            f"{where}: resolves to {resolved}, outside the registered folder {root} (a symbolic link or '..'); "
+            "refusing to read it. Remove the link, or copy the file into the folder."
+        )
+    return resolved
+
+
+def walk_files(root: Path, base: Path) -> Iterator[Path]:
+    """Every file under ``base`` (a folder inside ``root``), sorted per folder, links checked by ``inside_root``.
+
+    Linked folders are never descended into (a link inside the folder names data that is listed under its
+    own path anyway); one that leads outside ``root`` is refused by name, like a linked file."""
+    for dirpath, dirnames, filenames in os.walk(base):
+        folder = Path(dirpath)
+        for name in list(dirnames):
+            if (folder / name).is_symlink():
+                inside_root(folder / name, root, str(folder / name))
+                dirnames.remove(name)
+        dirnames.sort()
+        for filename in sorted(filenames):
+            path = folder / filename
+            if path.is_symlink():
+                inside_root(path, root, str(path))
+            yield path
 
 
 class ObjectStore(Protocol):
@@ -75,22 +108,22 @@ class LocalStore:
         return str(self.root / key)
 
     def _path(self, key: str) -> Path:
+        """The file or folder of ``key``, links resolved; never outside the root (see ``inside_root``)."""
         key = check_key(key, self.describe(key))
-        return self.root / key
+        return inside_root(self.root / key, self.root, self.describe(key))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = self._path(prefix) if prefix else self.root
         # A prefix may end mid-name ('exports/acme'), like S3: walk its parent and filter.
+        base = self.root / check_key(prefix, self.describe(prefix)) if prefix else self.root
         walk_root = base if base.is_dir() else base.parent
         if not walk_root.is_dir():
             return
-        for dirpath, _dirnames, filenames in os.walk(walk_root):
-            for filename in sorted(filenames):
-                path = Path(dirpath) / filename
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix) and ".tmp-" not in filename:
-                    stat = path.stat()
-                    yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+        inside_root(walk_root, self.root, str(walk_root))
+        for path in walk_files(self.root, walk_root):
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix) and ".tmp-" not in path.name:
+                stat = path.stat()
+                yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def _check_root(self) -> None:
         # The folder standing for the bucket must exist, like a bucket: otherwise a wrong path in the
@@ -103,20 +136,21 @@ class LocalStore:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
-        return sorted(
-            (PurePosixPath(prefix) / child.name).as_posix() + "/" if prefix else child.name + "/"
-            for child in base.iterdir()
-            if child.is_dir()
-        )
+        found = []
+        for child in base.iterdir():
+            if child.is_dir():
+                inside_root(child, self.root, str(child))
+                found.append((PurePosixPath(prefix) / child.name).as_posix() + "/" if prefix else child.name + "/")
+        return sorted(found)
 
     def read_bytes(self, key: str) -> bytes:
         path = self._path(key)
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise ExportNotFoundError(f"{path}: file not found") from None
+            raise ExportNotFoundError(f"{self.describe(key)}: file not found") from None
         except PermissionError:
-            raise ExportAccessError(f"{path}: permission denied; make the file readable by costlake") from None
+            raise ExportAccessError(f"{self.describe(key)}: permission denied; make the file readable by costlake") from None
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -129,7 +163,7 @@ class LocalStore:
     def local_path(self, key: str, scratch: Path) -> Path:
         path = self._path(key)
         if not path.is_file():
-            raise ExportNotFoundError(f"{path}: file not found")
+            raise ExportNotFoundError(f"{self.describe(key)}: file not found")
         return path
 
 
@@ -236,18 +270,20 @@ def download_to(target: Path) -> Iterator[BinaryIO]:
             os.unlink(temp_name)
 
 
-def gzip_damage(local: Path) -> str | None:
+def gzip_damage(local: Path, described: str | None = None, limits: ExpansionLimits | None = None) -> str | None:
     """What is wrong with a local .gz file's stream, or None (also for files that are not .gz).
 
     DuckDB reads a gzip stream that is cut short without an error (the partial last line pads out with
     NULLs or is dropped), so a half-written or truncated object would load as a smaller month. Every
-    reader therefore decompresses a .gz once to its end before loading it."""
+    reader therefore decompresses a .gz once to its end before loading it. That pass also bounds the
+    expansion (connectors/limits.py): a gzip bomb raises CompressionBombError, it is not "truncated"."""
     if not local.name.lower().endswith(".gz"):
         return None
+    guard = ExpansionGuard(described or str(local), local.stat().st_size, limits)
     try:
         with gzip.open(local, "rb") as stream:
-            while stream.read(8 * 1024 * 1024):
-                pass
+            while chunk := stream.read(8 * 1024 * 1024):
+                guard.add(len(chunk))
     except (OSError, EOFError, zlib.error) as error:
         return f"gzip stream is truncated or corrupt ({error})"
     return None

@@ -11,8 +11,9 @@ from __future__ import annotations
 import shutil
 import uuid
 import zipfile
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,13 +33,24 @@ from connectors.aws.columns import (
     tag_key_from_column,
 )
 from connectors.aws.manifest import ExportRun
+from connectors.csv_dialect import CsvFile, csv_sql, line_of_record, prepare_csv
 from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
+from connectors.limits import ExpansionGuard
 from connectors.records import ControlTotal, LoadRecord, publish, read_record, record_path_for
 from connectors.storage import ObjectStore, gzip_damage
 
 # A cell value no export contains: lets us tell a padded-out ragged cell (NULL) from an empty one ('').
 _NULL_MARKER = "\u0001costlake-null\u0001"
+# What to do about a data file that breaks the CSV dialect (connectors/csv_dialect.py).
+_CSV_FIX = (
+    "Re-running cannot fix the file: restore it as AWS delivered it, or have AWS regenerate the report "
+    "(AWS Support), then re-run. The last good data is kept."
+)
+# Real legacy CUR files have rows with FEWER fields than the header (a row's trailing empty tag columns left
+# off; a known CUR quirk, docs/providers/aws.md): these rows load, their missing cells read as NULL, and they
+# are counted. A row with MORE fields is still refused by the dialect.
+_AWS_RAGGED = True
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,12 @@ class _SourceFile:
     described: str
     local: Path
     kind: str  # csv | parquet
+    csv: CsvFile | None = None  # set once the CSV file is prepared (read end to end, header known)
+
+    @property
+    def read_path(self) -> Path:
+        """The path DuckDB reads (its ``filename`` column): a CSV may be read from a rewritten copy."""
+        return self.csv.path if self.csv is not None else self.local
 
 
 def _fetch_files(store: ObjectStore, run: ExportRun, scratch: Path) -> list[_SourceFile]:
@@ -80,37 +98,50 @@ def _fetch_files(store: ObjectStore, run: ExportRun, scratch: Path) -> list[_Sou
 
 
 def _unzip(path: Path, described: str, scratch: Path) -> Path:
-    """Legacy CUR can be delivered as ZIP; DuckDB reads gzip only, so extract the single CSV (streamed)."""
+    """Legacy CUR can be delivered as ZIP; DuckDB reads gzip only, so extract the single CSV (streamed,
+    bounded by connectors/limits.py: a ZIP bomb stops at the limit, before it fills the disk)."""
     scratch.mkdir(parents=True, exist_ok=True)
+    target: Path | None = None
     try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if len(members) != 1:
                 raise ExportFormatError(f"{described}: expected one CSV inside the ZIP, found {len(members)}")
+            guard = ExpansionGuard(described, path.stat().st_size, disk=scratch)
+            # The size the archive declares refuses most bombs before a byte is written; the count while
+            # streaming catches an archive that lies about it.
+            ExpansionGuard(described, path.stat().st_size, guard.limits).add(members[0].file_size)
             target = scratch / f"{uuid.uuid4().hex}-{Path(members[0].filename).name}"
             with archive.open(members[0]) as source, open(target, "wb") as out:
-                shutil.copyfileobj(source, out, length=8 * 1024 * 1024)
+                while chunk := source.read(8 * 1024 * 1024):
+                    guard.add(len(chunk))
+                    out.write(chunk)
             return target
-    except (zipfile.BadZipFile, EOFError) as error:
+    except BaseException as error:
+        if target is not None:
+            target.unlink(missing_ok=True)
+        if not isinstance(error, (zipfile.BadZipFile, EOFError, zlib.error)):
+            raise
         raise ExportFormatError(
             f"{described}: not a readable ZIP archive ({error}); the file is truncated or corrupt. "
             "Re-run once the export is fully delivered; the last good data is kept."
         ) from None
 
 
-def _csv_reader(paths: Sequence[Path]) -> str:
-    listing = "[" + ", ".join(sql_literal(str(p)) for p in paths) + "]"
-    # all_varchar: ids keep their leading zeros and costs keep every digit until we cast them to DECIMAL.
-    # null_padding: real exports have rows with fewer fields than the header; their missing trailing
-    # cells read as NULL (vs '' for a present empty cell), so we can count them.
-    return (
-        f"read_csv({listing}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-        f"null_padding = true, nullstr = {sql_literal(_NULL_MARKER)}, union_by_name = true, filename = true)"
-    )
+def _prepare(con: duckdb.DuckDBPyConnection, source: _SourceFile, scratch: Path) -> _SourceFile:
+    if source.kind != "csv":
+        return source
+    # The dialect is explicit (connectors/csv_dialect.py); the missing trailing cells of a short row read as
+    # NULL while a present empty cell reads as '' (nullstr is a value no export holds), so they are counted.
+    prepared = prepare_csv(con, source.local, source.described, scratch=scratch, fix=_CSV_FIX,
+                           ragged=_AWS_RAGGED, nullstr=_NULL_MARKER)
+    return replace(source, csv=prepared)
 
 
-def _parquet_reader(paths: Sequence[Path]) -> str:
-    listing = "[" + ", ".join(sql_literal(str(p)) for p in paths) + "]"
+def _reader(files: Sequence[_SourceFile]) -> str:
+    if all(f.csv is not None for f in files):
+        return csv_sql([f.csv for f in files if f.csv is not None], filename=True)
+    listing = "[" + ", ".join(sql_literal(str(f.local)) for f in files) + "]"
     return f"read_parquet({listing}, union_by_name = true, filename = true)"
 
 
@@ -118,14 +149,16 @@ def _describe(con: duckdb.DuckDBPyConnection, reader: str, described: str) -> di
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except duckdb.Error as error:
-        raise ExportFormatError(_read_failure(described, error)) from None
+        # CSV headers are read in Python (prepare): only a Parquet footer can fail here.
+        raise ExportFormatError(_read_failure(described, error, damaged=True)) from None
     return {row[0]: row[1] for row in rows if row[0] != "filename"}
 
 
-def _read_failure(described: str, error: Exception) -> str:
-    text = str(error).splitlines()[0]
-    hint = "The file is truncated or corrupt (an export still being written looks like this): re-run later."
-    return f"{described}: cannot read: {text}. {hint} The last good data is kept."
+def _read_failure(described: str, error: Exception, *, damaged: bool) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    hint = (" The file is truncated or corrupt (an export still being written looks like this): re-run later."
+            if damaged else "")
+    return f"{described}: cannot read: {text}.{hint} The last good data is kept."
 
 
 def _value_expr(column: str, source_type: str, target: BronzeColumn) -> str:
@@ -207,10 +240,24 @@ def _project(columns: dict[str, str]) -> _Projection:
     return _Projection(expressions, missing)
 
 
+def _known_names() -> set[str]:
+    return {c.split(":", 2)[1] if c.startswith("map:") else c for column in BRONZE_COLUMNS for c in column.candidates()}
+
+
 def _check_required(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> None:
     for source in files:
-        reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
-        columns = _describe(con, reader, source.described)
+        if source.csv is not None:
+            columns = dict.fromkeys(source.csv.columns, "VARCHAR")
+        else:
+            columns = _describe(con, _reader([source]), source.described)
+        if not {normalize_column_name(raw) for raw in columns} & _known_names():
+            # Nothing of CUR in the header: the file may be anything (a link to a system file, a wrong
+            # key), so its first line is not repeated here.
+            raise ExportFormatError(
+                f"{source.described}: not an AWS cost and usage report (no known column in its header). Check "
+                "that the manifest's data files are CUR files and that 'format' in the registry matches the "
+                "export. The last good data is kept."
+            )
         missing = _project(columns).missing_required
         if missing:
             found = ", ".join(list(columns)[:40]) + (" ..." if len(columns) > 40 else "")
@@ -224,8 +271,10 @@ def _check_required(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) ->
 def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], columns: dict[str, str]) -> str | None:
     """After a cast failed, find the first file/line/column holding the value that could not be read."""
     projection = _project(columns)
+    # Row numbers must follow the file's order here (the load itself does not keep it).
+    con.execute("SET preserve_insertion_order = true")
     for source in files:
-        reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
+        reader = _reader([source])
         for name, expression in projection.expressions.items():
             if "CAST(" not in expression or expression.startswith("CAST(NULL AS "):
                 continue
@@ -242,13 +291,13 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], 
             except duckdb.Error:
                 continue
             if hit:
-                line = f"line {hit[0] + 1}" if source.kind == "csv" else f"row {hit[0]}"
+                line = f"line {line_of_record(source.csv, hit[0])}" if source.csv is not None else f"row {hit[0]}"
                 return f"{source.described}: {line}: column {raw}: cannot read {hit[1]!r} as a number/timestamp"
     return None
 
 
 def _gzip_problem(source: _SourceFile) -> str | None:
-    damage = gzip_damage(source.local)
+    damage = gzip_damage(source.local, source.described)
     if damage is None:
         return None
     return f"{source.described}: {damage}. The export may still be being written: re-run later. The last good data is kept."
@@ -256,14 +305,12 @@ def _gzip_problem(source: _SourceFile) -> str | None:
 
 def _locate_unreadable_file(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> str | None:
     for source in files:
-        problem = _gzip_problem(source)
-        if problem:
-            return problem
-        reader = _csv_reader([source.local]) if source.kind == "csv" else _parquet_reader([source.local])
+        if source.csv is not None:
+            continue  # read end to end by prepare_csv already
         try:
-            con.execute(f"SELECT count(*) FROM {reader}").fetchone()
+            con.execute(f"SELECT count(*) FROM {_reader([source])}").fetchone()
         except duckdb.Error as error:
-            return _read_failure(source.described, error)
+            return _read_failure(source.described, error, damaged=True)
     return None
 
 
@@ -282,21 +329,23 @@ def load_run(
 
     On any error nothing at ``bronze_path`` changes: the last good data stays."""
     scratch.mkdir(parents=True, exist_ok=True)
-    files = _fetch_files(store, run, scratch)
     bronze_path.parent.mkdir(parents=True, exist_ok=True)
     temp_bronze = bronze_path.with_name(f".tmp-{uuid.uuid4().hex}-{bronze_path.name}")
-    # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
-    con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads, preserve_insertion_order=False)
+    con: duckdb.DuckDBPyConnection | None = None
     try:
-        record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze)
+        files = _fetch_files(store, run, scratch)
+        # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
+        con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads, preserve_insertion_order=False)
+        record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze, scratch / "csv")
         publish(temp_bronze, bronze_path, record)
         return record
     finally:
-        con.close()
+        if con is not None:
+            con.close()
         # Only this load's own temporary file: another run of the same month may be writing its own now.
         temp_bronze.unlink(missing_ok=True)
-        shutil.rmtree(scratch / "download", ignore_errors=True)
-        shutil.rmtree(scratch / "unzip", ignore_errors=True)
+        for folder in ("download", "unzip", "csv"):
+            shutil.rmtree(scratch / folder, ignore_errors=True)
 
 
 def _load(
@@ -308,6 +357,7 @@ def _load(
     export_name: str,
     bronze_path: Path,
     temp_bronze: Path,
+    csv_scratch: Path,
 ) -> LoadRecord:
     manifest = store.describe(run.manifest_key)
     if not files:
@@ -319,13 +369,12 @@ def _load(
         problem = _gzip_problem(source)
         if problem:
             raise ExportFormatError(problem)
+    files = [_prepare(con, source, csv_scratch) for source in files]
     _check_required(con, files)
-    kind = files[0].kind
-    paths = [f.local for f in files]
-    reader = _csv_reader(paths) if kind == "csv" else _parquet_reader(paths)
+    reader = _reader(files)
     columns = _describe(con, reader, manifest)
     projection = _project(columns)
-    file_names = " ".join(f"WHEN {sql_literal(str(f.local))} THEN {sql_literal(f.described)}" for f in files)
+    file_names = " ".join(f"WHEN {sql_literal(str(f.read_path))} THEN {sql_literal(f.described)}" for f in files)
     lineage = {
         "x_account_key": sql_literal(payer_key),
         "x_billing_period": sql_literal(run.billing_period),
@@ -360,7 +409,7 @@ def _load(
             GROUP BY ALL ORDER BY ALL
             """
         ).fetchall()
-        ragged = _count_ragged(con, files) if kind == "csv" else 0
+        ragged = sum(f.csv.short_rows for f in files if f.csv is not None)
         bronze_rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(temp_bronze))})").fetchone()
     except duckdb.ConversionException as error:
         where = _locate_bad_value(con, files, columns)
@@ -372,7 +421,7 @@ def _load(
         raise  # our SQL is wrong, not the file: let the bug surface as one
     except duckdb.Error as error:
         where = _locate_unreadable_file(con, files)
-        raise ExportFormatError(where or _read_failure(manifest, error)) from None
+        raise ExportFormatError(where or _read_failure(manifest, error, damaged=False)) from None
     totals = [
         ControlTotal(
             sub_account_id=str(a), currency=str(c), rows=int(r),
@@ -419,19 +468,6 @@ def _record(
         counters=counters,
         notes=notes,
     )
-
-
-def _count_ragged(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> int:
-    ragged = 0
-    for source in files:
-        reader = _csv_reader([source.local])
-        columns = list(_describe(con, reader, source.described))
-        if not columns:
-            continue
-        last = quote_identifier(columns[-1])
-        row = con.execute(f"SELECT count(*) FROM {reader} WHERE {last} IS NULL").fetchone()
-        ragged += int(row[0]) if row else 0
-    return ragged
 
 
 def _write_empty(con: duckdb.DuckDBPyConnection, target: Path) -> None:

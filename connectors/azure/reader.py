@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +32,7 @@ from connectors.azure.columns import (
     looks_like_focus,
 )
 from connectors.azure.manifest import ExportRun
+from connectors.csv_dialect import CsvFile, csv_sql, line_of_record, prepare_csv
 from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.records import ControlTotal, LoadRecord
@@ -42,6 +43,14 @@ from connectors.storage import ObjectStore, gzip_damage
 _US_DATES = "['%m/%d/%Y', '%m/%d/%Y %H:%M:%S', '%m/%d/%Y %I:%M:%S %p']"
 _NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL")
 _EXACT_TYPES = ("DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER")
+# What to do about a blob that breaks the CSV dialect (connectors/csv_dialect.py).
+_CSV_FIX = (
+    "Re-running cannot fix the blob: re-run the export in Cost Management (or restore the blob as Azure "
+    "wrote it). The last good data is kept."
+)
+# Cost Management writes every column of every row (one fixed schema per dataset and version; short rows are
+# no known Cost Management quirk, unlike AWS's CUR). A short row means the blob was cut or edited: refused.
+_AZURE_RAGGED = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class SourceFile:
     described: str
     local: Path
     kind: str  # csv | parquet | empty
+    csv: CsvFile | None = None  # set once the CSV blob is prepared (read end to end, header known)
 
 
 @dataclass(frozen=True)
@@ -59,23 +69,29 @@ class LoadedDataset:
 
 
 def reader_sql(source: SourceFile) -> str:
-    path = sql_literal(str(source.local))
     if source.kind == "parquet":
-        return f"read_parquet([{path}])"
-    # all_varchar: ids keep leading zeros and costs every digit until cast to DECIMAL on purpose.
-    return f"read_csv([{path}], header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"')"
+        return f"read_parquet([{sql_literal(str(source.local))}])"
+    assert source.csv is not None, "a CSV blob is read once prepared (prepare)"
+    return csv_sql([source.csv])
 
 
-def _read_failure(described: str, error: Exception) -> str:
+def prepare(con: duckdb.DuckDBPyConnection, source: SourceFile, scratch: Path) -> SourceFile:
+    """A CSV blob checked against the dialect end to end (a rewritten copy if DuckDB's parser needs one)."""
+    if source.kind != "csv":
+        return source
+    prepared = prepare_csv(con, source.local, source.described, scratch=scratch, fix=_CSV_FIX, ragged=_AZURE_RAGGED)
+    return replace(source, csv=prepared)
+
+
+def _read_failure(described: str, error: Exception, *, damaged: bool) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return (
-        f"{described}: cannot read: {text}. The file is truncated or corrupt (an export still being written "
-        "looks like this): re-run later. The last good data is kept."
-    )
+    hint = (" The file is truncated or corrupt (an export still being written looks like this): re-run later."
+            if damaged else "")
+    return f"{described}: cannot read: {text}.{hint} The last good data is kept."
 
 
 def _gzip_problem(source: SourceFile) -> str | None:
-    damage = gzip_damage(source.local)
+    damage = gzip_damage(source.local, source.described)
     if damage is None:
         return None
     return f"{source.described}: {damage}. The export may still be being written: re-run later. The last good data is kept."
@@ -119,16 +135,25 @@ def fetch_files(store: ObjectStore, run: ExportRun, scratch: Path) -> list[Sourc
 
 
 def describe_columns(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str]:
+    if source.csv is not None:
+        return dict.fromkeys(source.csv.columns, "VARCHAR")
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(source)}").fetchall()
     except duckdb.Error as error:
-        raise ExportFormatError(_read_failure(source.described, error)) from None
+        # Only a Parquet footer is read here: a blob that cannot give one is cut short or damaged.
+        raise ExportFormatError(_read_failure(source.described, error, damaged=True)) from None
     return {row[0]: row[1] for row in rows}
 
 
 def detect(source: SourceFile, columns: dict[str, str]) -> DetectedSchema:
     headers = list(columns)
     schema = detect_schema(headers)
+    if not schema.columns:
+        # Nothing of Cost Management in the header: the file may be anything, so its first line is not repeated.
+        raise ExportFormatError(
+            f"{source.described}: not an Azure cost details export (no known column in its header). Check the "
+            "export's path in the registry and what else writes to that container. The last good data is kept."
+        )
     if schema.missing:
         found = ", ".join(headers[:60]) + (" ..." if len(headers) > 60 else "")
         hint = (
@@ -219,7 +244,7 @@ def _bad_value_message(con: duckdb.DuckDBPyConnection, source: SourceFile, proje
         "ORDER BY __line LIMIT 1"
     ).fetchone()
     line, value = hit if hit else (0, None)
-    where = f"line {line + 1}" if source.kind == "csv" else f"row {line}"
+    where = f"line {line_of_record(source.csv, line)}" if source.csv is not None else f"row {line}"
     kind = "a date (MM/DD/YYYY or YYYY-MM-DD)" if column.type == "DATE" else "a number"
     return (
         f"{source.described}: {where}: column {raw}: cannot read {value!r} as {kind}. Fix or re-export the file; "
@@ -262,7 +287,7 @@ def load_dataset(
     # messages name real lines and x_source_line points back into the export.
     con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads)
     try:
-        record = _load(con, run, files, source_key, billing_account_id, bronze_path, temp_bronze)
+        record = _load(con, run, files, source_key, billing_account_id, bronze_path, temp_bronze, scratch / "csv")
     except BaseException:
         temp_bronze.unlink(missing_ok=True)
         raise
@@ -279,8 +304,9 @@ def _load(
     billing_account_id: str,
     bronze_path: Path,
     temp_bronze: Path,
+    csv_scratch: Path,
 ) -> LoadRecord:
-    readable = [f for f in files if f.kind != "empty"]
+    readable = [prepare(con, f, csv_scratch) for f in files if f.kind != "empty"]
     parts: list[tuple[SourceFile, DetectedSchema, Projection]] = []
     for source in readable:
         columns = describe_columns(con, source)
@@ -352,7 +378,9 @@ def _load(
     except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
         raise  # our SQL is wrong, not the file: let the bug surface as one
     except duckdb.Error as error:
-        raise ExportFormatError(_read_failure(run.location, error)) from None
+        # Every CSV blob was read end to end by prepare: a failure here is a damaged Parquet blob, or no
+        # fault of the files at all (memory, disk).
+        raise ExportFormatError(_damaged_parquet(con, readable) or _read_failure(run.location, error, damaged=False)) from None
 
     per_blob: dict[str, int] = defaultdict(int)
     sums: dict[tuple[str, str], list[Decimal]] = {}
@@ -404,6 +432,16 @@ def _load(
     if bad_tags:
         notes.append(f"{bad_tags} row(s) have Tags that are not a JSON object; kept raw in bronze 'tags', Tags empty")
     return _record(run, source_key, label, [f.described for f in files], read_rows, totals, bronze_path, counters, notes)
+
+
+def _damaged_parquet(con: duckdb.DuckDBPyConnection, files: Sequence[SourceFile]) -> str | None:
+    for source in files:
+        if source.kind == "parquet":
+            try:
+                con.execute(f"SELECT count(COLUMNS(*)) FROM {reader_sql(source)}").fetchall()
+            except duckdb.Error as error:
+                return _read_failure(source.described, error, damaged=True)
+    return None
 
 
 def _plain(value: Decimal) -> Decimal:

@@ -19,12 +19,23 @@ from connectors.errors import ExportFormatError, ExportNotFoundError
 from connectors.gcp.loader import WireSource, connect, file_token, malformed_json_line, ndjson_line
 from connectors.gcp.schema import WIRE_FIELDS, ndjson_columns
 from connectors.gcp.wire import Shape, find_bad_value, find_first, ndjson_shape, shape_from_arrow, wire_select
+from connectors.storage import gzip_damage, inside_root, walk_files
 from registry.gcp import GcpAccount, GcpTable
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json", ".ndjson.gz", ".jsonl.gz", ".json.gz")
 PARQUET_SUFFIXES = (".parquet",)
 # Top-level keys an export row must have; a file whose rows never carry one is not a billing export.
 REQUIRED_KEYS = sorted({f.path[0] for f in WIRE_FIELDS if f.required})
+# Any of these as a top-level key (or the first part of a flattened 'project.id') marks a billing export.
+KNOWN_KEYS = frozenset(f.path[0] for f in WIRE_FIELDS)
+
+
+def _not_an_export(path: Path) -> ExportFormatError:
+    # Nothing of the billing export in it: the file may be anything, so its fields are not repeated here.
+    return ExportFormatError(
+        f"{path}: not a BigQuery billing export (no known field). Remove it from the source folder, or point "
+        "'source' in the registry at the exported files. The last good data is kept"
+    )
 
 
 def _kind(path: Path) -> str | None:
@@ -57,6 +68,7 @@ class LocalExport:
     def base(self) -> Path:
         sub = self.root / self.table
         if sub.is_dir():
+            inside_root(sub, self.root, str(sub))
             return sub
         if len(self.account.tables) == 1:
             return self.root
@@ -72,9 +84,10 @@ class LocalExport:
         if base.is_file():
             candidates = [base]
         else:
+            # Files (and folders) linked from outside the registered folder are refused by name.
             others = {"standard", "detailed"} if base == self.root else set()
             candidates = sorted(
-                p for p in base.rglob("*")
+                p for p in walk_files(self.root, base)
                 if p.is_file() and not p.name.startswith(".")
                 and not (others & set(p.relative_to(base).parts[:-1]))
             )
@@ -106,6 +119,8 @@ class LocalExport:
             raise ExportFormatError(_malformed(path, error)) from None
         keys = {row[0] for row in rows}
         missing = [k for k in REQUIRED_KEYS if k not in keys]
+        if missing and keys != {"json"} and not {k.split(".")[0] for k in keys} & KNOWN_KEYS:
+            raise _not_an_export(path)
         if missing and keys != {"json"}:
             raise ExportFormatError(
                 f"{path}: the rows have no {', '.join(repr(k) for k in missing)} field(s); a BigQuery billing export "
@@ -123,6 +138,8 @@ class LocalExport:
             ) from None
         shape = shape_from_arrow(schema)
         missing = shape.missing_required()
+        if missing and not {name.split(".")[0] for name in schema.names} & KNOWN_KEYS:
+            raise _not_an_export(path)
         if missing:
             raise ExportFormatError(
                 f"{path}: required export field(s) missing: {', '.join(missing)}. Columns found: "
@@ -138,6 +155,12 @@ class LocalExport:
         ndjson = [p for p in files if _kind(p) == "ndjson"]
         parquet = [p for p in files if _kind(p) == "parquet"]
         for path in ndjson:
+            # DuckDB reads a cut gzip stream short without an error; this pass also bounds a gzip bomb.
+            damage = gzip_damage(path, str(path))
+            if damage is not None:
+                raise ExportFormatError(
+                    f"{path}: {damage}. Re-deliver the file (bq extract again); the last good data is kept"
+                )
             self._check_ndjson(con, path)
         shapes = {path: self._parquet_shape(path) for path in parquet}
         parts = []

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
+from connectors.csv_dialect import CsvFile, csv_sql, line_of_record, prepare_csv
 from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError
 from connectors.oci.columns import Column, Dataset, tag_key
@@ -37,6 +38,15 @@ from connectors.records import ControlTotal, LoadRecord, publish
 from connectors.storage import gzip_damage
 
 UnmatchedMode = str  # 'fail' | 'keep'
+# What to do about an object that breaks the CSV dialect (connectors/csv_dialect.py).
+_CSV_FIX = (
+    "OCI never rewrites a report, so re-running cannot fix it: restore the object as Oracle wrote it, or raise "
+    "it with Oracle. The last good data is kept."
+)
+# Oracle writes every column of every line (the report's header lists the tag columns of that file; the real
+# reports we have, 5 to 506 lines, have no short row). A short row means the object was cut or edited:
+# refused, not padded.
+_OCI_RAGGED = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class ReportFile:
     key: str
     described: str
     local: Path
+    csv: CsvFile | None = None  # set by prepare (read end to end, header known)
 
 
 @dataclass(frozen=True)
@@ -59,17 +70,24 @@ class ObjectScan:
         return {"months": dict(sorted(self.months.items())), "currencies": list(self.currencies)}
 
 
-def _reader(path: Path) -> str:
-    # all_varchar: referenceNo/OCIDs stay text and costs keep every digit (incl. '2.3E-9' notation)
-    # until cast to DECIMAL; the row number is the data row in the object (file order is kept).
-    return (
-        f"(SELECT *, row_number() OVER () AS __row FROM read_csv({sql_literal(str(path))}, header = true, "
-        "all_varchar = true, delim = ',', quote = '\"', escape = '\"'))"
-    )
+def _reader(file: ReportFile) -> str:
+    # All text (connectors/csv_dialect.py): referenceNo/OCIDs stay text and costs keep every digit (incl.
+    # '2.3E-9' notation) until cast to DECIMAL; the row number is the data row in the object (file order is kept).
+    assert file.csv is not None, "an object is read once prepared (prepare)"
+    return f"(SELECT *, row_number() OVER () AS __row FROM {csv_sql([file.csv])})"
+
+
+def prepare(con: duckdb.DuckDBPyConnection, file: ReportFile, scratch: Path) -> ReportFile:
+    """The object's gzip stream checked, and its CSV read end to end against the dialect."""
+    if file.csv is not None:
+        return file
+    check_gzip(file)
+    prepared = prepare_csv(con, file.local, file.described, scratch=scratch, fix=_CSV_FIX, ragged=_OCI_RAGGED)
+    return replace(file, csv=prepared)
 
 
 def check_gzip(file: ReportFile) -> None:
-    damage = gzip_damage(file.local)
+    damage = gzip_damage(file.local, file.described)
     if damage is not None:
         raise ExportFormatError(
             f"{file.described}: {damage}. OCI never rewrites a report, so the object is damaged or was cut "
@@ -77,20 +95,9 @@ def check_gzip(file: ReportFile) -> None:
         )
 
 
-def _read_failure(file: ReportFile, error: Exception) -> ExportFormatError:
-    first = str(error).splitlines()[0]
-    return ExportFormatError(
-        f"{file.described}: cannot read as a CSV report: {first}. The object is truncated or damaged: re-run; "
-        "the last good data is kept."
-    )
-
-
-def headers(con: duckdb.DuckDBPyConnection, file: ReportFile) -> list[str]:
-    try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {_reader(file.local)}").fetchall()
-    except duckdb.Error as error:
-        raise _read_failure(file, error) from None
-    return [str(row[0]) for row in rows if row[0] != "__row"]
+def headers(file: ReportFile) -> list[str]:
+    assert file.csv is not None
+    return list(file.csv.columns)
 
 
 def _value_expr(raw: str, column: Column) -> str:
@@ -131,6 +138,13 @@ def project(dataset: Dataset, file: ReportFile, columns: Sequence[str]) -> Proje
         else:
             expressions[column.name] = _value_expr(raw, column)
             raw_of[column.name] = raw
+    tags = [raw for raw in columns if tag_key(raw) is not None]
+    if not raw_of and not tags:
+        # Nothing of an OCI report in the header: the object may be anything, so its first line is not repeated.
+        raise ExportFormatError(
+            f"{file.described}: not an OCI {dataset.name} report (no known column in its header). Check what "
+            f"else writes to reports/{dataset.name}-csv/ in the bucket. The last good data is kept."
+        )
     if missing:
         shown = ", ".join(list(columns)[:30]) + (" ..." if len(columns) > 30 else "")
         raise ExportFormatError(
@@ -138,7 +152,6 @@ def project(dataset: Dataset, file: ReportFile, columns: Sequence[str]) -> Proje
             f"Columns found: {shown}. Is this an OCI {dataset.name} report (reports/{dataset.name}-csv/)? "
             "The last good data is kept."
         )
-    tags = [raw for raw in columns if tag_key(raw) is not None]
     return Projection(expressions, raw_of, tags)
 
 
@@ -165,14 +178,15 @@ def _locate_bad_value(con: duckdb.DuckDBPyConnection, dataset: Dataset, file: Re
         probe = projection.expressions[column.name].replace("CAST(", "TRY_CAST(")
         try:
             hit = con.execute(
-                f"SELECT __row, {quote_identifier(raw)} FROM {_reader(file.local)} "
+                f"SELECT __row, {quote_identifier(raw)} FROM {_reader(file)} "
                 f"WHERE ({probe}) IS NULL AND NULLIF(TRIM({quote_identifier(raw)}), '') IS NOT NULL ORDER BY __row LIMIT 1"
             ).fetchone()
         except duckdb.Error:
             continue
         if hit:
             kind = {"DECIMAL": "a number", "TIMESTAMP": "a UTC timestamp", "BOOLEAN": "true/false"}[column.type]
-            return f"{file.described}: row {hit[0]} (line {hit[0] + 1}): column {raw}: cannot read {hit[1]!r} as {kind}"
+            line = line_of_record(file.csv, hit[0]) if file.csv is not None else hit[0] + 1
+            return f"{file.described}: row {hit[0]} (line {line}): column {raw}: cannot read {hit[1]!r} as {kind}"
     return None
 
 
@@ -192,24 +206,22 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, dataset: Dataset, files: Sequ
     except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
         raise  # our SQL, not the file: surface the bug as one
     except duckdb.Error as error:
-        for file, _ in files:
-            try:
-                con.execute(f"SELECT count(*) FROM {_reader(file.local)}").fetchone()
-            except duckdb.Error as file_error:
-                raise _read_failure(file, file_error) from None
-        raise ExportFormatError(f"cannot read the reports: {str(error).splitlines()[0]}; the last good data is kept.") from None
+        # Every object was read end to end by prepare: no parse error (nor truncation) gets here.
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        names = ", ".join(f.described for f, _ in files) or "the month's bronze file"
+        raise ExportFormatError(f"{names}: cannot read: {first}; the last good data is kept.") from None
 
 
-def scan(con: duckdb.DuckDBPyConnection, dataset: Dataset, file: ReportFile) -> ObjectScan:
+def scan(con: duckdb.DuckDBPyConnection, dataset: Dataset, file: ReportFile, scratch: Path) -> ObjectScan:
     """Rows per billing month (by each row's interval start) and currencies of one object."""
-    check_gzip(file)
-    projection = project(dataset, file, headers(con, file))
+    file = prepare(con, file, scratch)
+    projection = project(dataset, file, headers(file))
     currency = projection.expressions.get("currency_code", "CAST(NULL AS VARCHAR)")
     rows = _run(
         con,
         f"""SELECT {_month_expr(projection)} AS month, count(*), min(__row),
                    list(DISTINCT {currency}) FILTER (WHERE {currency} IS NOT NULL)
-            FROM {_reader(file.local)} GROUP BY ALL ORDER BY 1 NULLS FIRST""",
+            FROM {_reader(file)} GROUP BY ALL ORDER BY 1 NULLS FIRST""",
         dataset,
         [(file, projection)],
     )
@@ -239,6 +251,7 @@ class MonthLoad:
     manifest: str  # where the objects were listed
     fallback_currency: str | None
     unmatched_corrections: UnmatchedMode
+    scratch: Path  # where a report CSV DuckDB cannot read as delivered is rewritten (connectors/csv_dialect.py)
 
 
 def _new_rows_select(load: MonthLoad, file: ReportFile, projection: Projection) -> str:
@@ -264,7 +277,7 @@ def _new_rows_select(load: MonthLoad, file: ReportFile, projection: Projection) 
     names = [name for name, _ in load.dataset.schema() if name not in ("x_is_superseded", "x_source_run_id")]
     select = ", ".join(f"{expressions[name]} AS {quote_identifier(name)}" for name in names)
     return (
-        f"SELECT {select} FROM {_reader(file.local)} "
+        f"SELECT {select} FROM {_reader(file)} "
         f"WHERE {_month_expr(projection)} = {sql_literal(load.billing_period)}"
     )
 
@@ -276,8 +289,8 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
     dataset = load.dataset
     files: list[tuple[ReportFile, Projection]] = []
     for file in load.new_files:
-        check_gzip(file)
-        files.append((file, project(dataset, file, headers(con, file))))
+        file = prepare(con, file, load.scratch)
+        files.append((file, project(dataset, file, headers(file))))
     new_keys = [f.key for f in load.new_files]
     parts = [_new_rows_select(load, file, projection) for file, projection in files]
     kept_objects: list[str] = []

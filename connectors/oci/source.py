@@ -154,7 +154,7 @@ class OciTenancySource:
                         con = connect(scratch / "duckdb-tmp")
                     path = self.store.fetch(info.key, scratch / "download")
                     local[info.key] = path
-                    index.add(info, dataset.name, scan(con, dataset, ReportFile(info.key, described, path)))
+                    index.add(info, dataset.name, scan(con, dataset, ReportFile(info.key, described, path), scratch / "csv"))
         finally:
             if con is not None:
                 con.close()
@@ -236,7 +236,7 @@ class OciTenancySource:
                         dataset=dataset, source_key=self.account.key, billing_period=billing_period,
                         new_files=files, scans=scans, previous_bronze=target if previous is not None else None,
                         manifest=self.store.describe(dataset.prefix), fallback_currency=self.account.currency,
-                        unmatched_corrections=self.account.unmatched_corrections,
+                        unmatched_corrections=self.account.unmatched_corrections, scratch=work / "csv",
                     )
                     records.append(load_month(con, load, target))
                     new_objects.extend(o.key for o in to_load)

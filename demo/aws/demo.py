@@ -2,7 +2,8 @@
 
 - acme-payer: CUR 2.0 Parquet, mpa shared (unblended), EDP discounts (net_* columns), two registered
   linked accounts and two unregistered ones whose rows are dropped and reported; 2026-10 is rewritten
-  (the first execution's files stay in the bucket, the manifest points at the second).
+  (the first execution's files stay in the bucket, the manifest points at the second); its two files per
+  month repeat line item ids (AWS guarantees them unique within one file only).
 - globex-payer: mpa dedicated (blended), migrating legacy CUR (csv.gz with ragged rows) -> CUR 2.0:
   the legacy export runs until 2026-09, CUR 2.0 from 2026-09, so 2026-09 is delivered by both.
 """
@@ -25,7 +26,7 @@ ACME_CUR2 = PayerSpec(
         LinkedAccount("444455556666", "acme-sandbox"),  # not registered: dropped and reported
         LinkedAccount("777788889999", "acme-research"),  # not registered: dropped and reported
     ),
-    discounts=True, files_per_month=2, seed=11,
+    discounts=True, files_per_month=2, repeat_line_ids=True, seed=11,
 )
 GLOBEX_LEGACY = PayerSpec(
     fmt="cur", bucket="globex-billing", prefix="cur", name="globex-hourly",

@@ -138,6 +138,27 @@ def _chunks(count: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def _file_rows(rows: list[Row], spec: PayerSpec) -> list[list[int]]:
+    """Indexes of ``rows`` in each data file: consecutive runs; with ``repeat_line_ids``, rows dealt in turn
+    and later files' line ids reused from the first file (same time interval, each id once per file)."""
+    parts = spec.files_per_month
+    if not spec.repeat_line_ids:
+        return [list(range(lo, hi)) for lo, hi in _chunks(len(rows), parts)]
+    files = [list(range(index, len(rows), parts)) for index in range(parts)]
+    first: dict[str, list[str]] = {}
+    for index in files[0]:
+        first.setdefault(rows[index]["identity_time_interval"], []).append(rows[index]["identity_line_item_id"])
+    for later in files[1:]:
+        taken: dict[str, int] = {}
+        for index in later:
+            interval = rows[index]["identity_time_interval"]
+            ids, used = first.get(interval, []), taken.get(interval, 0)
+            if used < len(ids):
+                rows[index]["identity_line_item_id"] = ids[used]
+                taken[interval] = used + 1
+    return files
+
+
 # --------------------------------------------------------------------------------------------
 # Layouts and manifests
 # --------------------------------------------------------------------------------------------
@@ -166,19 +187,19 @@ def _write_legacy(
     columns = _legacy_columns(spec.discounts)
     compression = spec.compression
     suffix = {"gzip": "csv.gz", "zip": "csv.zip", "parquet": "snappy.parquet"}[compression or "gzip"]
-    bounds = _chunks(len(rows), spec.files_per_month)
-    data_keys = [_key(base, assembly_id, f"{spec.name}-{n}.{suffix}") for n in range(1, len(bounds) + 1)]
+    groups = _file_rows(rows, spec)
+    data_keys = [_key(base, assembly_id, f"{spec.name}-{n}.{suffix}") for n in range(1, len(groups) + 1)]
 
     if compression == "parquet":
         names = [_legacy_snake(c.legacy or "") for c in columns]
-        for (lo, hi), key in zip(bounds, data_keys, strict=True):
-            _atomic_parquet(root / key, _arrow_table(rows[lo:hi], columns, names))
+        for group, key in zip(groups, data_keys, strict=True):
+            _atomic_parquet(root / key, _arrow_table([rows[i] for i in group], columns, names))
     else:
         lines = [[_csv_cell(_value(row, c.source), c.kind, cur2=False) for c in columns] for row in rows]
         _make_ragged(lines, spec, period)
         header = [c.legacy or "" for c in columns]
-        for n, ((lo, hi), key) in enumerate(zip(bounds, data_keys, strict=True), start=1):
-            data = _csv_bytes(header, lines[lo:hi])
+        for n, (group, key) in enumerate(zip(groups, data_keys, strict=True), start=1):
+            data = _csv_bytes(header, [lines[i] for i in group])
             payload = _gzip_bytes(data) if compression == "gzip" else _zip_bytes(f"{spec.name}-{n}.csv", data)
             _atomic_write(root / key, payload)
 
@@ -266,15 +287,15 @@ def _write_cur2(
 ) -> tuple[str, str, list[str]]:
     execution_id = _run_id(spec, period.label, revision)
     columns = _cur2_columns(spec.discounts)
-    bounds = _chunks(len(rows), spec.files_per_month)
-    manifest_key, data_keys = _cur2_paths(spec, period, execution_id, len(bounds))
+    groups = _file_rows(rows, spec)
+    manifest_key, data_keys = _cur2_paths(spec, period, execution_id, len(groups))
     names = [c.cur2 or "" for c in columns]
-    for (lo, hi), key in zip(bounds, data_keys, strict=True):
+    for group, key in zip(groups, data_keys, strict=True):
         if spec.compression == "parquet":
-            _atomic_parquet(root / key, _arrow_table(rows[lo:hi], columns, names))
+            _atomic_parquet(root / key, _arrow_table([rows[i] for i in group], columns, names))
         else:
             lines = [
-                [_csv_cell(_value(row, c.source), c.kind, cur2=True) for c in columns] for row in rows[lo:hi]
+                [_csv_cell(_value(rows[i], c.source), c.kind, cur2=True) for c in columns] for i in group
             ]
             _atomic_write(root / key, _gzip_bytes(_csv_bytes(names, lines)))
     manifest = _cur2_manifest(spec, period, execution_id, data_keys, columns)

@@ -5,7 +5,8 @@ bucket root), so the project's readers, its demo and its benchmark run on data w
 provider's quirks: manifests that must be followed (stale files of earlier runs stay beside
 the new ones), rewrites of a month, split cost allocation rows that repeat EC2 cost,
 commitment rows whose amortized cost is not their unblended cost, ragged CSV rows,
-account ids with leading zeros, MAP columns in CUR 2.0.
+account ids with leading zeros, MAP columns in CUR 2.0, line item ids repeated across the files
+of one delivery.
 
 Every amount is generated as an exact decimal string (at most 10 decimal places, at most
 15 significant digits, so a DOUBLE written from it prints back as the same decimal) and the
@@ -69,6 +70,10 @@ class PayerSpec:
     rows_per_account_day: int = 4
     discounts: bool = False
     ragged_rows: int = 0
+    # AWS documents identity/LineItemId as unique within one file (partition) only: with this set, rows are
+    # dealt to the files in turn and each later file reuses line ids of the first file's rows of the same
+    # time interval, as a real multi-file delivery may.
+    repeat_line_ids: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,6 +93,8 @@ class PayerSpec:
                 f"PayerSpec {self.name!r}: files_per_month and rows_per_account_day must be >= 1, "
                 "ragged_rows >= 0"
             )
+        if self.repeat_line_ids and self.files_per_month < 2:
+            raise ValueError(f"PayerSpec {self.name!r}: repeat_line_ids needs files_per_month >= 2")
         if not self.name or "/" in self.name:
             raise ValueError(f"PayerSpec name {self.name!r} must be non-empty and contain no '/'")
 

@@ -47,9 +47,11 @@ AWS_BRONZE_SUITE = Suite(
         WithinPeriod("bill_billing_period_start_date", "bill_billing_period_end_date", month="x_billing_period",
                      meaning="billing period inside the partition's month"),
     ),
-    # identity/LineItemId is unique only within its time interval: AWS repeats it across intervals.
-    unique=(Unique(("identity_line_item_id", "identity_time_interval"),
-                   meaning="no duplicate line ids (identity_line_item_id per time interval)"),),
+    # identity/LineItemId is unique only within its time interval AND within one data file: AWS repeats it
+    # across intervals, and documents it as unique per partition (file), not across the files of a delivery.
+    # A repeat inside one file is still a defect.
+    unique=(Unique(("identity_line_item_id", "identity_time_interval", "x_source_file"),
+                   meaning="no duplicate line ids (identity_line_item_id per time interval, within one file)"),),
     examples=("identity_line_item_id", "line_item_usage_account_id", "line_item_line_item_type",
               "line_item_unblended_cost", "line_item_currency_code", "x_source_file"),
 )

@@ -180,10 +180,12 @@ COSTS_SUITE = Suite(
         "SubAccountId": "string", "BillingPeriodStart": "timestamp", "BillingPeriodEnd": "timestamp",
         "ChargePeriodStart": "timestamp", "ChargePeriodEnd": "timestamp", "ChargeCategory": "string",
         "ChargeClass": "string", "ProviderName": "string", "x_AccountKey": "string", "x_LineItemId": "string",
+        "x_SourceFile": "string",
     },
+    # x_SourceFile: lineage, and part of the line-id key below (a NULL key part would go unjudged).
     not_null=("BilledCost", "EffectiveCost", "BillingCurrency", "BillingAccountId", "BillingPeriodStart",
               "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "ProviderName",
-              "x_AccountKey"),
+              "x_AccountKey", "x_SourceFile"),
     patterns=(
         Pattern("BillingCurrency", CURRENCY_CODE, "ISO 4217 currency code"),
         Pattern("ChargeCategory", r"^(?:Usage|Purchase|Tax|Credit|Adjustment)$", "FOCUS ChargeCategory value"),
@@ -194,10 +196,13 @@ COSTS_SUITE = Suite(
         WithinPeriod("ChargePeriodStart", "ChargePeriodEnd", period_start="BillingPeriodStart",
                      period_end="BillingPeriodEnd", when='"ChargeClass" IS DISTINCT FROM \'Correction\''),
     ),
-    # One line of one export may appear once per charge period: more means a reader or a join doubled it.
+    # One line of one export file may appear once per charge period: more means a reader or a join doubled
+    # it. Line ids are unique per file only (AWS documents identity_line_item_id as unique within one
+    # partition, not across the files of a delivery), so the source file is part of the key.
     unique=(
-        Unique(("x_AccountKey", "BillingPeriodStart", "x_LineItemId", "ChargePeriodStart", "ChargePeriodEnd"),
-               meaning="no duplicate line ids (per source, billing period and charge period)"),
+        Unique(("x_AccountKey", "BillingPeriodStart", "x_LineItemId", "ChargePeriodStart", "ChargePeriodEnd",
+                "x_SourceFile"),
+               meaning="no duplicate line ids (per source, billing period, charge period and source file)"),
     ),
     examples=("ProviderName", "x_AccountKey", "SubAccountId", "x_LineItemId", "BilledCost", "BillingCurrency",
               "x_SourceFile"),

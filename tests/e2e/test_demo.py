@@ -62,6 +62,23 @@ def test_legacy_csv_month_is_exact_to_the_last_digit(demo_home: Home, demo_oracl
     assert total == expected
 
 
+def test_line_ids_repeated_across_the_files_of_a_delivery_are_distinct_lines(demo_home: Home, demo_oracle) -> None:
+    """AWS guarantees identity_line_item_id unique within one file only: the demo's acme payer repeats ids
+    (with their time interval) across its two files per month. Every such line reaches `costs` (the totals
+    test above matches the generator row for row) and the published run passed costs_quality."""
+    [(repeated, months)] = query(
+        demo_home,
+        """select count(*), count(distinct month) from (
+             select strftime("BillingPeriodStart", '%Y-%m') as month from costs where "x_AccountKey" = 'acme-payer'
+             group by "BillingPeriodStart", "x_LineItemId", "ChargePeriodStart", "ChargePeriodEnd"
+             having count(distinct "x_SourceFile") > 1)""",
+    )
+    assert repeated > 100 and months == 3
+    [(rows,)] = query(demo_home, """select count(*) from costs where "x_AccountKey" = 'acme-payer'""")
+    kept = DEMO_KEPT_ACCOUNTS["acme-payer"]
+    assert rows == sum(t.rows for run in demo_oracle["acme-payer"].values() for a, t in run.totals.items() if a in kept)
+
+
 def test_unconnected_accounts_are_dropped_and_reported_with_their_spend(demo_home: Home, demo_oracle) -> None:
     dropped = {
         (source, month, account): (rows, Decimal(cost))

@@ -11,7 +11,9 @@ import csv
 import gzip
 import io
 import json
+import shutil
 import uuid
+import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from connectors.errors import (
     ExportNotFoundError,
     UnsafeKeyError,
 )
+from connectors.limits import CompressionBombError, DiskSpaceError
 from connectors.records import LoadRecord, record_path_for
 from demo.aws import GeneratedMonth, LinkedAccount, PayerSpec, default_spec, write_payer_month
 from registry.model import AwsAccount
@@ -365,3 +368,99 @@ def test_same_run_twice_is_unchanged(tmp_path: Path) -> None:
     assert setup.ingest().status == "unchanged"
     assert setup.snapshot() == before
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile inputs: compression bombs, links out of the folder, files that are not exports
+# ---------------------------------------------------------------------------------------------
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+
+
+def zip_of(member: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+def test_zip_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    """100 MB of zeros in a ~100 KB ZIP: 1000x, past the default 100x ratio. Nothing reaches scratch."""
+    setup = setup_month(tmp_path, compression="zip")
+    bomb = zip_of("acme-cur-1.csv", b"0" * 100_000_000)
+    setup.data_file.write_bytes(bomb)
+    setup.new_run()
+
+    message = setup.fails_keeping_last_good(CompressionBombError)
+    assert message.startswith(f"{setup.data_file}: expands beyond 100x its compressed size")
+    assert "refusing a possible compression bomb" in message and "COSTLAKE_MAX_EXPANSION_RATIO" in message
+    assert "truncated" not in message
+    assert not list((tmp_path / "scratch").rglob("*.csv"))
+
+
+def test_expansion_limits_and_the_free_disk_space_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup = setup_month(tmp_path, compression="zip")
+    text = zipfile.ZipFile(setup.data_file).read(zipfile.ZipFile(setup.data_file).namelist()[0])
+    monkeypatch.setenv("COSTLAKE_MAX_EXPANDED_GB", str(len(text) / 2 / 1024**3))  # half of the real file
+    setup.new_run()
+    message = setup.fails_keeping_last_good(CompressionBombError)
+    assert "expands beyond" in message and "COSTLAKE_MAX_EXPANDED_GB" in message
+
+    monkeypatch.delenv("COSTLAKE_MAX_EXPANDED_GB")
+    monkeypatch.setenv("COSTLAKE_MIN_FREE_DISK_GB", "1000000")  # no disk has a petabyte free: stop writing
+    message = setup.fails_keeping_last_good(DiskSpaceError)
+    assert "free" in message and "COSTLAKE_MIN_FREE_DISK_GB" in message
+
+    monkeypatch.setenv("COSTLAKE_MAX_EXPANSION_RATIO", "ten")
+    message = setup.fails_keeping_last_good(ExportError)
+    assert "COSTLAKE_MAX_EXPANSION_RATIO='ten' is not a number" in message
+
+
+def test_gzip_bomb_says_bomb_not_truncated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup = setup_month(tmp_path)
+    monkeypatch.setenv("COSTLAKE_MAX_EXPANDED_GB", str(1 / 1024))  # 1 MiB keeps the test fast
+    setup.data_file.write_bytes(gzip.compress(b"0" * 20_000_000))
+    setup.new_run()
+
+    message = setup.fails_keeping_last_good(CompressionBombError)
+    assert message.startswith(f"{setup.data_file}: expands beyond 1.0 MiB: refusing a possible compression bomb")
+    assert "truncated" not in message and "re-run later" not in message
+
+
+@pytest.mark.parametrize("what", ["data file", "manifest", "month folder"])
+def test_a_link_out_of_the_export_folder_is_refused_by_name(tmp_path: Path, what: str) -> None:
+    setup = setup_month(tmp_path)
+    setup.new_run()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text(PASSWD)
+    if what == "data file":
+        link = setup.data_file
+        link.unlink()
+        link.symlink_to(outside / "passwd")
+    elif what == "manifest":
+        link = setup.manifest
+        (outside / "manifest.json").write_bytes(link.read_bytes())
+        link.unlink()
+        link.symlink_to(outside / "manifest.json")
+    else:
+        link = setup.manifest.parent
+        shutil.copytree(link, outside / "month")
+        shutil.rmtree(link)
+        link.symlink_to(outside / "month", target_is_directory=True)
+
+    message = setup.fails_keeping_last_good(UnsafeKeyError)
+    assert f"{link}" in message and "outside the registered folder" in message and "refusing to read it" in message
+    assert "root:x" not in message
+
+
+def test_a_file_that_is_no_export_is_not_quoted_back(tmp_path: Path) -> None:
+    setup = setup_month(tmp_path)
+    setup.data_file.write_bytes(gzip.compress(PASSWD.encode()))
+    setup.new_run()
+
+    message = setup.fails_keeping_last_good(ExportFormatError)
+    assert message.startswith(f"{setup.data_file}: not an AWS cost and usage report (no known column in its header)")
+    assert "root:x" not in message and "/bin/bash" not in message

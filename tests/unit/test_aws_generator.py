@@ -265,6 +265,26 @@ def test_files_per_month_split_rows_and_sum_up(tmp_path: Path) -> None:
     assert_totals_match(tmp_path, spec, month, tmp_path)
 
 
+@pytest.mark.parametrize(("fmt", "compression"), [("cur", "gzip"), ("cur2", "parquet")])
+def test_repeat_line_ids_repeats_ids_across_files_never_inside_one(tmp_path: Path, fmt: str, compression: str) -> None:
+    spec = default_spec(fmt, compression=compression, files_per_month=3, repeat_line_ids=True)  # type: ignore[arg-type]
+    month = write_payer_month(tmp_path, spec, PERIOD)
+    id_column = "identity/LineItemId" if fmt == "cur" else "identity_line_item_id"
+    interval = "identity/TimeInterval" if fmt == "cur" else "identity_time_interval"
+    reader = "read_csv({}, all_varchar = true)" if fmt == "cur" else "read_parquet({})"
+    listing = "[" + ", ".join(f"'{tmp_path / key}'" for key in month.data_keys) + "]"
+    inside, across = duckdb.execute(
+        f"""select max(n) filter (where files = 1), count(*) filter (where files > 1) from (
+              select count(*) as n, count(distinct filename) as files from {reader.format(listing + ", filename = true")}
+              group by "{id_column}", "{interval}")"""
+    ).fetchone()
+    assert inside == 1  # an id is never repeated inside one file
+    assert across > 100  # but many ids (with their time interval) are repeated across the files
+    assert_totals_match(tmp_path, spec, month, tmp_path)
+    with pytest.raises(ValueError, match="repeat_line_ids needs files_per_month >= 2"):
+        default_spec(fmt, repeat_line_ids=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Totals: the oracle equals what DuckDB reads back, for every variant
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 
 from connectors.azure.source import DATASETS, AzureBillingSource, bronze_path
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError, UnsafeKeyError
+from connectors.limits import CompressionBombError
 from connectors.records import record_path_for
 from demo.azure.generator import (
     AzureSourceSpec,
@@ -374,3 +375,47 @@ def test_unchanged_error_free_reload_after_failure(loaded: Loaded) -> None:
     (loaded.root / folder / "part_0_0001.csv.gz").write_bytes(loaded.current_blob("actual").read_bytes())
     outcome = loaded.ingest()
     assert outcome.status == "loaded" and outcome.run_id.startswith("run-g+")
+
+
+# --- hostile inputs: compression bombs, links out of the folder, files that are not exports -----------------
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+
+
+def test_gzip_bomb_is_refused_as_a_bomb(loaded: Loaded, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = loaded.snapshot()
+    monkeypatch.setenv("COSTLAKE_MAX_EXPANDED_GB", str(1 / 1024))  # 1 MiB keeps the test fast
+    loaded.write_run("actual", "run-bomb", {"part_0_0001.csv.gz": gzip.compress(b"0" * 20_000_000)})
+    with pytest.raises(CompressionBombError) as caught:
+        loaded.ingest()
+    message = str(caught.value)
+    assert "part_0_0001.csv.gz: expands beyond 1.0 MiB: refusing a possible compression bomb" in message
+    assert "truncated" not in message
+    loaded.assert_kept(before)
+
+
+def test_a_blob_linked_out_of_the_container_folder_is_refused_by_name(loaded: Loaded) -> None:
+    before = loaded.snapshot()
+    outside = loaded.tmp / "passwd"
+    outside.write_text(PASSWD)
+    folder = loaded.write_run("actual", "run-link", {"part_0_0001.csv": b"placeholder"})
+    link = loaded.root / folder / "part_0_0001.csv"
+    link.unlink()
+    link.symlink_to(outside)
+    with pytest.raises(UnsafeKeyError) as caught:
+        loaded.ingest()
+    message = str(caught.value)
+    assert str(link) in message and "outside the registered folder" in message and "root:x" not in message
+    loaded.assert_kept(before)
+
+
+def test_a_file_that_is_no_export_is_not_quoted_back(loaded: Loaded) -> None:
+    before = loaded.snapshot()
+    data = PASSWD.encode()
+    folder = loaded.write_run("actual", "run-passwd", {"part_0_0001.csv": data})
+    with pytest.raises(ExportFormatError) as caught:
+        loaded.ingest()
+    message = str(caught.value)
+    assert message.startswith(f"{loaded.root}/{folder}/part_0_0001.csv: not an Azure cost details export (no known column")
+    assert "root:x" not in message and "/bin/bash" not in message
+    loaded.assert_kept(before)

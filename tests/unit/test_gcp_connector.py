@@ -4,6 +4,7 @@ the last good bronze kept."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.errors import ExportFormatError, ExportNotFoundError
+from connectors.errors import ExportFormatError, ExportNotFoundError, UnsafeKeyError
 from connectors.gcp.loader import billing_period_bounds, connect
 from connectors.gcp.source import GcpBillingSource, bronze_path, feeds_costs
 from connectors.gcp.wire import DOUBLE, money_expr
@@ -353,3 +354,41 @@ def test_from_month_limits_what_is_read(tmp_path: Path) -> None:
     source = GcpBillingSource(account(tmp_path / "src", **{"from": MONTH}))
     assert source.billing_periods() == [MONTH]
     assert source.current_run("2026-09") is None
+
+
+# --- hostile inputs: compression bombs, links out of the folder, files that are not exports ---------------
+
+
+def test_gzip_bomb_is_refused_as_a_bomb(loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    source, src, bronze, before, _ = loaded
+    monkeypatch.setenv("COSTLAKE_MAX_EXPANDED_GB", str(1 / 1024))  # 1 MiB keeps the test fast
+    (src / "export-2.ndjson.gz").write_bytes(gzip.compress(b"{}\n" * 5_000_000))
+    message = _fails(source, bronze, before)
+    assert message.startswith(f"{src / 'export-2.ndjson.gz'}: expands beyond 1.0 MiB: refusing a possible compression bomb")
+
+
+def test_a_truncated_gzip_copy_is_refused(loaded: Any) -> None:
+    source, src, bronze, before, rows = loaded
+    data = gzip.compress("".join(json.dumps(_late(r)) + "\n" for r in rows).encode())
+    (src / "export-2.ndjson.gz").write_bytes(data[: len(data) // 2])
+    message = _fails(source, bronze, before)
+    assert message.startswith(f"{src / 'export-2.ndjson.gz'}: gzip stream is truncated or corrupt")
+
+
+def test_a_file_linked_out_of_the_source_folder_is_refused_by_name(loaded: Any, tmp_path: Path) -> None:
+    source, src, bronze, before, _ = loaded
+    (tmp_path / "outside.ndjson").write_text('{"user": "root", "shell": "/bin/bash"}\n')
+    (src / "export-2.ndjson").symlink_to(tmp_path / "outside.ndjson")
+    with pytest.raises(UnsafeKeyError) as caught:
+        source.ingest(MONTH, bronze, bronze.parent / "scratch")
+    message = str(caught.value)
+    assert f"{src / 'export-2.ndjson'}: resolves to {tmp_path / 'outside.ndjson'}, outside the registered folder" in message
+    assert "/bin/bash" not in message
+
+
+def test_a_file_that_is_no_export_is_not_quoted_back(loaded: Any) -> None:
+    source, src, bronze, before, _ = loaded
+    (src / "export-2.ndjson").write_text('{"user": "root", "shell": "/bin/bash"}\n')
+    message = _fails(source, bronze, before)
+    assert message.startswith(f"{src / 'export-2.ndjson'}: not a BigQuery billing export (no known field)")
+    assert "shell" not in message and "/bin/bash" not in message

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import ExportFormatError
+from connectors.errors import ExportFormatError, UnsafeKeyError
+from connectors.limits import CompressionBombError
 from connectors.oci.columns import COST
 from connectors.oci.source import OciTenancySource, bronze_path
 from connectors.records import record_path_for
@@ -151,4 +152,47 @@ def test_header_only_report_is_an_empty_report(tmp_path: Path, generated: Genera
     header = _csv(generated).splitlines()[0]
     setup.add(gzip.compress((header + "\n").encode()))
     setup.ingest()  # valid: no rows, nothing changes
+    setup.assert_last_good_kept()
+
+
+# --- hostile inputs: compression bombs, links out of the folder, files that are not reports ----------------
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+
+
+def test_gzip_bomb_is_refused_as_a_bomb(tmp_path: Path, generated: GeneratedTenancy, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup = Setup(tmp_path, generated)
+    monkeypatch.setenv("COSTLAKE_MAX_EXPANDED_GB", str(1 / 1024))  # 1 MiB keeps the test fast
+    name = setup.add(gzip.compress(b"0" * 20_000_000))
+    with pytest.raises(CompressionBombError) as error:
+        setup.ingest()
+    message = str(error.value)
+    assert name in message and "expands beyond 1.0 MiB: refusing a possible compression bomb" in message
+    assert "truncated" not in message
+    setup.assert_last_good_kept()
+
+
+def test_a_report_linked_out_of_the_bucket_folder_is_refused_by_name(tmp_path: Path, generated: GeneratedTenancy) -> None:
+    setup = Setup(tmp_path, generated)
+    outside = tmp_path / "passwd.csv.gz"
+    outside.write_bytes(gzip.compress(PASSWD.encode()))
+    name = setup.add(b"placeholder")
+    link = setup.bucket / name
+    link.unlink()
+    link.symlink_to(outside)
+    with pytest.raises(UnsafeKeyError) as error:
+        setup.ingest()
+    message = str(error.value)
+    assert str(link) in message and "outside the registered folder" in message and "root:x" not in message
+    setup.assert_last_good_kept()
+
+
+def test_a_file_that_is_no_report_is_not_quoted_back(tmp_path: Path, generated: GeneratedTenancy) -> None:
+    setup = Setup(tmp_path, generated)
+    name = setup.add(gzip.compress(PASSWD.encode()))
+    with pytest.raises(ExportFormatError) as error:
+        setup.ingest()
+    message = str(error.value)
+    assert name in message and "not an OCI cost report (no known column in its header)" in message
+    assert "root:x" not in message and "/bin/bash" not in message
     setup.assert_last_good_kept()

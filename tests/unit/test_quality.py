@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.aws.source import AwsPayerSource
+from connectors.records import LoadRecord, record_path_for
 from demo.aws import default_spec, write_payer_month
 from orchestration.home import Home
 from orchestration.providers.aws import AWS, AWS_ACCOUNT_ID, AWS_BRONZE_SUITE
@@ -326,7 +327,11 @@ def make_costs_db(path: Path, extra: list[tuple[Any, ...]] = ()) -> Path:
 
 def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path) -> None:
     suite = costs_suite({"aws": AWS})
-    assert validate_relation(make_costs_db(tmp_path / "ok.duckdb"), "costs", suite).passed
+    # AWS line ids are unique per file only: the same line id of the same charge period in another file of the
+    # delivery (f7) is another line.
+    repeated = [(7, 7, 7, 7, "USD", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-03",
+                 "2026-09-04", "Usage", None, "AWS", "acme", "a1", "f7")]
+    assert validate_relation(make_costs_db(tmp_path / "ok.duckdb", repeated), "costs", suite).passed
 
     bad = [
         (4, 4, 4, 4, "USD", "111122223333", "0123456789012", "2026-09-01", "2026-10-01", "2026-09-05", "2026-09-06",
@@ -334,16 +339,16 @@ def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path
         (5, 5, 5, 5, "usd", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-05", "2026-10-02",
          "Usage", None, "AWS", "acme", "a1", "f1"),  # bad currency, charge past the period (a1: other period)
         (6, 6, 6, 6, "USD", "111122223333", "012345678901", "2026-09-01", "2026-10-01", "2026-09-03", "2026-09-04",
-         "Usage", None, "AWS", "acme", "a1", "f9"),  # the same line a1 of the same charge period again
+         "Usage", None, "AWS", "acme", "a1", "f1"),  # the same line a1 of the same charge period and file again
     ]
     report = validate_relation(make_costs_db(tmp_path / "bad.duckdb", bad), "costs", suite)
     found = {(f.expectation, f.column): f for f in report.failures}
+    key = "x_AccountKey, BillingPeriodStart, x_LineItemId, ChargePeriodStart, ChargePeriodEnd, x_SourceFile"
     assert set(found) == {
         ("expect_column_values_to_match_regex", "SubAccountId"),
         ("expect_column_values_to_match_regex", "BillingCurrency"),
         ("expect_column_pair_values_a_to_be_greater_than_b", "ChargePeriodEnd <= BillingPeriodEnd"),
-        ("expect_compound_columns_to_be_unique",
-         "x_AccountKey, BillingPeriodStart, x_LineItemId, ChargePeriodStart, ChargePeriodEnd"),
+        ("expect_compound_columns_to_be_unique", key),
     }
     sub = found[("expect_column_values_to_match_regex", "SubAccountId")]
     # Judged on AWS rows only (5 of 6): the Oracle row's OCID is not an AWS id and is not counted.
@@ -355,14 +360,14 @@ def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path
     late = found[("expect_column_pair_values_a_to_be_greater_than_b", "ChargePeriodEnd <= BillingPeriodEnd")]
     assert (late.unexpected_count, late.element_count) == (1, 5)  # the August correction is not judged
     assert late.examples[0]["ChargePeriodEnd"] == "2026-10-02 00:00:00"
-    duplicate = found[("expect_compound_columns_to_be_unique",
-                       "x_AccountKey, BillingPeriodStart, x_LineItemId, ChargePeriodStart, ChargePeriodEnd")]
+    duplicate = found[("expect_compound_columns_to_be_unique", key)]
     assert duplicate.unexpected_count == 2
-    assert {e["x_SourceFile"] for e in duplicate.examples} == {"f1", "f9"}
+    assert {(e["x_LineItemId"], e["x_SourceFile"]) for e in duplicate.examples} == {("a1", "f1")}
+    assert {e["BilledCost"] for e in duplicate.examples} == {"1", "6"}
 
 
-def aws_bronze(tmp_path: Path) -> Path:
-    spec = default_spec("cur2", files_per_month=2)
+def aws_bronze(tmp_path: Path, **overrides: Any) -> Path:
+    spec = default_spec(overrides.pop("fmt", "cur2"), **{"files_per_month": 2, **overrides})
     write_payer_month(tmp_path / "bucket", spec, "2026-09")
     payer = AwsAccount.model_validate({
         "provider": "aws", "key": "acme-payer", "account_id": spec.payer_account_id, "role": "payer",
@@ -389,7 +394,9 @@ def test_aws_suite_passes_on_what_the_aws_reader_writes_and_catches_a_broken_cop
               case when file_row_number = 7 then (select identity_line_item_id from '{bronze}' limit 1)
                    else identity_line_item_id end as identity_line_item_id,
               case when file_row_number = 7 then (select identity_time_interval from '{bronze}' limit 1)
-                   else identity_time_interval end as identity_time_interval)
+                   else identity_time_interval end as identity_time_interval,
+              case when file_row_number = 7 then (select x_source_file from '{bronze}' limit 1)
+                   else x_source_file end as x_source_file)
             from read_parquet('{bronze}', file_row_number = true)) to '{broken}'"""
     )
     report = validate_parquet(broken, AWS_BRONZE_SUITE)
@@ -397,6 +404,42 @@ def test_aws_suite_passes_on_what_the_aws_reader_writes_and_catches_a_broken_cop
     assert set(expectations) == {"expect_column_values_to_match_regex", "expect_compound_columns_to_be_unique"}
     assert expectations["expect_column_values_to_match_regex"].examples[0]["row"] == 5
     assert expectations["expect_column_values_to_match_regex"].examples[0]["bill_payer_account_id"].endswith("0")
+
+
+@pytest.mark.parametrize(("fmt", "compression"), [("cur", "gzip"), ("cur2", "parquet")])
+def test_a_delivery_whose_files_repeat_line_ids_loads_and_passes_but_a_repeat_inside_one_file_fails(
+    tmp_path: Path, fmt: str, compression: str,
+) -> None:
+    """AWS documents identity_line_item_id as unique within one file only: a multi-file delivery may repeat it."""
+    spec = default_spec(fmt, compression=compression, files_per_month=3, repeat_line_ids=True)  # type: ignore[arg-type]
+    month = write_payer_month(tmp_path / "oracle", spec, "2026-09")
+    bronze = aws_bronze(tmp_path, fmt=fmt, compression=compression, files_per_month=3, repeat_line_ids=True)
+    [(across,)] = duckdb.execute(
+        f"""select count(*) from (select identity_line_item_id from '{bronze}'
+            group by identity_line_item_id, identity_time_interval having count(distinct x_source_file) > 1)"""
+    ).fetchall()
+    assert across > 100  # the input really repeats ids across its files
+    record = LoadRecord.from_json(record_path_for(bronze).read_text())
+    got = {t.sub_account_id: (t.rows, t.amounts["unblended"]) for t in record.totals}
+    want = {a: (t.rows, t.unblended) for a, t in month.totals.items()}
+    if fmt == "cur":
+        assert got == want  # every row loaded, exact to the last digit
+    else:
+        assert {a: r for a, (r, _) in got.items()} == {a: r for a, (r, _) in want.items()}
+        assert all(abs(got[a][1] - want[a][1]) <= Decimal("0.000001") for a in want)
+    report = validate_parquet(bronze, AWS_BRONZE_SUITE)
+    assert report.passed, [f.summary() for f in report.failures]
+
+    # The same id and interval twice inside ONE file is still a defect.
+    doubled = tmp_path / "doubled.parquet"
+    duckdb.execute(
+        f"""copy (select * from '{bronze}' union all
+                  (select * from '{bronze}' order by x_source_file, identity_line_item_id limit 1)) to '{doubled}'"""
+    )
+    failures = validate_parquet(doubled, AWS_BRONZE_SUITE).failures
+    assert [(f.expectation, f.column, f.unexpected_count) for f in failures] == [
+        ("expect_compound_columns_to_be_unique", "identity_line_item_id, identity_time_interval, x_source_file", 2)
+    ]
 
 
 def test_verdicts_are_reused_until_the_file_changes(tmp_path: Path) -> None:
