@@ -72,8 +72,8 @@ class Registry(BaseModel):
             identity = account.identity
             if identity in seen_ids:
                 problems.append(
-                    f"accounts[{index}].{account.identity_field}: {identity[1]} is already registered as "
-                    f"accounts[{seen_ids[identity]}]; register each account once"
+                    f"accounts[{index}].{account.identity_field}: {account.provider_account_id} is already registered "
+                    f"as accounts[{seen_ids[identity]}] (the same {account.provider} account); register each account once"
                 )
             else:
                 seen_ids[identity] = index
