@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_month, local_folder, shown
+from registry.base import BaseAccount, Strict, check_month, local_folder, looks_like_secret, shown
 
 # XXXXXX-XXXXXX-XXXXXX, hexadecimal (the Cloud console shows it upper case).
 BILLING_ACCOUNT_ID = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
@@ -40,13 +40,18 @@ class GcpCredentials(Strict):
         if value is None:
             return None
         # A path, never the key itself: a JSON key pasted here would be a secret in the registry.
-        if "\n" in value or "{" in value or "PRIVATE KEY" in value:
-            raise ValueError("must be the PATH of a service-account key file, not the key itself")
+        if "PRIVATE KEY" in value or looks_like_secret(value):
+            raise ValueError(
+                f"must be the PATH of a service-account key file, not the key itself (got {len(value)} character(s) "
+                "that look like a credential, not shown)"
+            )
         expanded = os.path.expandvars(os.path.expanduser(value))
         if "$" in expanded:
             raise ValueError(f"refers to an environment variable that is not set: {shown(value)}")
         if not expanded.startswith("/"):
-            raise ValueError(f"must be an absolute path (or start with ~ or $VAR); got {shown(value)}")
+            raise ValueError(
+                f"must be an absolute path to the service-account key file (or start with ~ or $VAR); got {shown(value)}"
+            )
         return expanded
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_env_name, local_folder, shown
+from registry.base import BaseAccount, Strict, check_env_name, local_folder, looks_like_secret, shown
 
 # ocid1.<resource type>.<realm>.[region][.future use].<unique id>; a tenancy has no region part,
 # hence the '..' in ocid1.tenancy.oc1..aaaa...
@@ -57,8 +57,11 @@ class OciCredentials(Strict):
     def _key_file(cls, value: str) -> str:
         # A path, never the key: a PEM body is refused by the loader before we get here; anything
         # multi-line cannot be a path either.
-        if "\n" in value or "PRIVATE KEY" in value:
-            raise ValueError("must be the PATH of the PEM key file, not the key itself")
+        if "PRIVATE KEY" in value or looks_like_secret(value):
+            raise ValueError(
+                f"must be the PATH of the PEM key file, not the key itself (got {len(value)} character(s) that look "
+                "like a credential, not shown)"
+            )
         expanded = os.path.expandvars(os.path.expanduser(value))
         if "$" in expanded:
             raise ValueError(f"refers to an environment variable that is not set: {shown(value)}")
