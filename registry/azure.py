@@ -23,9 +23,8 @@ _GUID = r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"
 #   PCN.<letters, digits>   a Partner Center (CSP) partner billing account
 #   <guid>                  a MOSA (pay-as-you-go) account, or an MCA account as some exports print it
 #   <guid>:<guid>_<date>    an MCA / MPA billing account: '<account guid>:<organization (tenant) guid>_<agreement date>'
-BILLING_ACCOUNT_ID_PATTERN = (
-    rf"^(?:[0-9]+|[Pp][Cc][Nn]\.[A-Za-z0-9]+|{_GUID}(?::{_GUID}_[0-9]{{4}}(?:-[0-9]{{2}}){{2}})?)$"
-)
+BILLING_ACCOUNT_ID_FORMS = rf"[0-9]+|[Pp][Cc][Nn]\.[A-Za-z0-9]+|{_GUID}(?::{_GUID}_[0-9]{{4}}(?:-[0-9]{{2}}){{2}})?"
+BILLING_ACCOUNT_ID_PATTERN = rf"^(?:{BILLING_ACCOUNT_ID_FORMS})$"
 BILLING_ACCOUNT_ID = re.compile(BILLING_ACCOUNT_ID_PATTERN)
 _EA_ENROLLMENT = re.compile(r"^[0-9]+$")
 _PARTNER_ACCOUNT = re.compile(r"^[Pp][Cc][Nn]\.")

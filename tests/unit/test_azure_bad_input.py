@@ -306,6 +306,64 @@ def test_export_of_another_billing_account_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "bronze" / "azure_actual").exists() or not list((tmp_path / "bronze").rglob("*.parquet"))
 
 
+MCA_ACCOUNT_GUID = "5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11"
+
+
+@pytest.mark.parametrize(
+    ("registered", "printed"),
+    [
+        # An MCA account registered in full; its export prints only the account's own GUID, in either case.
+        (SMALL_MCA.billing_account_id, MCA_ACCOUNT_GUID),
+        (SMALL_MCA.billing_account_id, MCA_ACCOUNT_GUID.upper()),
+        # ... and the other way round: registered short, the export prints the full id.
+        (MCA_ACCOUNT_GUID, SMALL_MCA.billing_account_id),
+        (MCA_ACCOUNT_GUID.upper(), SMALL_MCA.billing_account_id.upper()),
+        # A Partner Center id and a bare GUID (MOSA), the prefix / GUID in another case than registered.
+        ("PCN.7492839AB", "pcn.7492839ab"),
+        ("0b7c1e52-3d4f-4a6b-8c9d-0e1f2a3b4c5d", "0B7C1E52-3D4F-4A6B-8C9D-0E1F2A3B4C5D"),
+    ],
+)
+def test_billing_account_is_matched_the_way_azure_treats_its_ids(tmp_path: Path, registered: str, printed: str) -> None:
+    root = tmp_path / "container"
+    spec = replace(SMALL_MCA, billing_account_id=registered, printed_billing_account_id=printed)
+    month = write_source_month(root, spec, PERIOD)
+    source = AzureBillingSource(account_for(spec, root))
+    outcome = source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch")
+    assert outcome.status == "loaded"
+    by_dataset = {record.dataset: record for record in outcome.records}
+    for dataset, run in (("actual", month.actual), ("amortized", month.amortized)):
+        assert {(t.sub_account_id, t.currency): (t.rows, t.amounts["cost"]) for t in by_dataset[dataset].totals} == {
+            key: (rows, cost.normalize()) for key, (rows, cost) in run.totals.items()
+        }
+    bronze = bronze_path(tmp_path / "bronze", "actual", KEY, PERIOD)
+    # Bronze keeps what the export printed: the warehouse shows the provider's own id.
+    assert duckdb.sql(f"select distinct billing_account_id from read_parquet('{bronze}')").fetchall() == [(printed,)]
+
+
+@pytest.mark.parametrize(
+    ("registered", "printed"),
+    [
+        # Another MCA account (first GUID differs), whatever the rest says.
+        (SMALL_MCA.billing_account_id, "6e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11"),
+        ("6e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11", SMALL_MCA.billing_account_id),
+        # The organization GUID of an MCA id is not the account: registered short, an export of another
+        # account whose tenant GUID happens to be ours is not ours.
+        (MCA_ACCOUNT_GUID, "7f2c9b3d-1a4e-4f8b-a6c5-3d9e0b1f2a47:5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11_2019-05-31"),
+        ("PCN.7492839", "PCN.74928390"),
+        ("7492839", "PCN.7492839"),
+    ],
+)
+def test_rows_of_another_billing_account_are_refused(tmp_path: Path, registered: str, printed: str) -> None:
+    root = tmp_path / "container"
+    spec = replace(SMALL_MCA, billing_account_id=registered, printed_billing_account_id=printed)
+    write_source_month(root, spec, PERIOD)
+    source = AzureBillingSource(account_for(spec, root))
+    with pytest.raises(ExportFormatError) as raised:
+        source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch")
+    assert f"rows belong to billing account(s) {printed}, not {registered} as registered for '{KEY}'" in str(raised.value)
+    assert not list((tmp_path / "bronze").rglob("*.parquet"))
+
+
 def test_swapped_exports_are_refused_by_the_manifest_type(tmp_path: Path) -> None:
     root = tmp_path / "container"
     write_source_month(root, SMALL_EA, PERIOD)
