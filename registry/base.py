@@ -6,7 +6,7 @@ import os
 import re
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 KEY_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -110,6 +110,8 @@ class BaseAccount(Strict):
     provider: str
     key: str
     name: str | None = None
+    # This source's own limit on how far a new load may shrink a month (see Registry.max_shrink_percent).
+    max_shrink_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
 
     @field_validator("key")
     @classmethod

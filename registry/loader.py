@@ -261,7 +261,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
                 if detail["type"] == "extra_forbidden" and str(loc[-1]).lower() in _SECRET_KEYS:
                     continue  # already reported as an inline secret, with the fix
                 field = _format_loc(loc)
-                message = detail["msg"].removeprefix("Value error, ")
+                message = _message(detail)
                 problems.append(f"{file}:{_line_of(entry, loc)}: {where}.{field}: {message}")
 
     failed_keys = {
@@ -284,11 +284,20 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
     except ValidationError as error:
         raise RegistryError(
             [
-                f"{file}:{root.key_lines.get(str(d['loc'][0]), root.line)}: {_format_loc(tuple(d['loc']))}: "
-                f"{d['msg'].removeprefix('Value error, ')}"
+                f"{file}:{root.key_lines.get(str(d['loc'][0]), root.line)}: {_format_loc(tuple(d['loc']))}: {_message(d)}"
                 for d in error.errors()
             ]
         ) from None
+
+
+def _message(detail: Any) -> str:
+    if detail["type"] == "extra_forbidden" and detail["loc"] and detail["loc"][-1] == "accept_shrink":
+        # Written into the registry it would stay on for every later run, and every later wipe would pass.
+        return (
+            "accepting a month that shrinks is a decision for one run, not a setting: run `costlake run "
+            "--accept-shrink` once, or raise max_shrink_percent (0-100) for the entry or at the top level"
+        )
+    return str(detail["msg"]).removeprefix("Value error, ")
 
 
 def _account_index_in(message: str) -> int | None:

@@ -34,7 +34,14 @@ from connectors.aws.columns import (
 from connectors.aws.manifest import ExportRun
 from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
-from connectors.records import ControlTotal, LoadRecord, publish, read_record, record_path_for
+from connectors.records import (
+    ControlTotal,
+    LoadRecord,
+    RestatementGuard,
+    publish,
+    read_record,
+    record_path_for,
+)
 from connectors.storage import ObjectStore, gzip_damage
 
 # A cell value no export contains: lets us tell a padded-out ragged cell (NULL) from an empty one ('').
@@ -277,10 +284,12 @@ def load_run(
     scratch: Path,
     memory_limit: str = "2GB",
     threads: int = 2,
+    guard: RestatementGuard | None = None,
 ) -> LoadRecord:
     """Read every data file of ``run`` into ``bronze_path`` (replaced atomically) and return its record.
 
-    On any error nothing at ``bronze_path`` changes: the last good data stays."""
+    On any error, and when ``guard`` holds the load back (default: RestatementGuard()), nothing at
+    ``bronze_path`` changes: the last good data stays."""
     scratch.mkdir(parents=True, exist_ok=True)
     files = _fetch_files(store, run, scratch)
     bronze_path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +298,7 @@ def load_run(
     con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads, preserve_insertion_order=False)
     try:
         record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze)
-        publish(temp_bronze, bronze_path, record)
+        publish(temp_bronze, bronze_path, record, guard=guard or RestatementGuard())
         return record
     finally:
         con.close()

@@ -33,7 +33,7 @@ import duckdb
 from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError
 from connectors.oci.columns import Column, Dataset, tag_key
-from connectors.records import ControlTotal, LoadRecord, publish
+from connectors.records import ControlTotal, LoadRecord, RestatementGuard, publish
 from connectors.storage import gzip_damage
 
 UnmatchedMode = str  # 'fail' | 'keep'
@@ -239,6 +239,7 @@ class MonthLoad:
     manifest: str  # where the objects were listed
     fallback_currency: str | None
     unmatched_corrections: UnmatchedMode
+    guard: RestatementGuard = field(default_factory=RestatementGuard)  # a forced reload must not shrink the month
 
 
 def _new_rows_select(load: MonthLoad, file: ReportFile, projection: Projection) -> str:
@@ -433,7 +434,7 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
             counters=counters,
             notes=notes,
         )
-        publish(temp, bronze_path, record)
+        publish(temp, bronze_path, record, guard=load.guard)
         return record
     finally:
         # Only this load's own temporary file: another run of the same month may be writing its own now.

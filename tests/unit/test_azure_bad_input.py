@@ -19,8 +19,14 @@ import duckdb
 import pytest
 
 from connectors.azure.source import DATASETS, AzureBillingSource, bronze_path
-from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError, UnsafeKeyError
-from connectors.records import record_path_for
+from connectors.errors import (
+    ExportError,
+    ExportFormatError,
+    ExportNotFoundError,
+    RestatementShrinkError,
+    UnsafeKeyError,
+)
+from connectors.records import RestatementGuard, record_path_for
 from demo.azure.generator import (
     AzureSourceSpec,
     BillingProfile,
@@ -179,7 +185,12 @@ def test_empty_export_is_zero_cost_not_an_error(loaded: Loaded) -> None:
     header = ("\ufeff" + ",".join(ea_columns()) + "\n").encode("utf-8")
     for dataset in DATASETS:
         loaded.write_run(dataset, f"empty-{dataset}", {"part_0_0001.csv": header}, submitted="2026-10-09T00:00:00")
-    outcome = loaded.ingest()
+        # A month that never had rows: an empty export is simply zero cost.
+        loaded.write_run(dataset, f"empty-{dataset}", {"part_0_0001.csv": header}, period="2026-10")
+    fresh = loaded.ingest("2026-10")
+    assert fresh.status == "loaded" and [r.rows for r in fresh.records] == [0, 0]
+    # The month had rows: emptying it takes this run's acceptance (see the restatement tests below).
+    outcome = loaded.ingest(guard=RestatementGuard(accept=True))
     assert outcome.status == "loaded"
     for record in outcome.records:
         assert (record.rows, record.totals) == (0, [])
@@ -432,3 +443,49 @@ def test_unchanged_error_free_reload_after_failure(loaded: Loaded) -> None:
     (loaded.root / folder / "part_0_0001.csv.gz").write_bytes(loaded.current_blob("actual").read_bytes())
     outcome = loaded.ingest()
     assert outcome.status == "loaded" and outcome.run_id.startswith("run-g+")
+
+
+# --- a restatement that shrinks a month sharply is held back, both datasets together (issue #9.3) ----------
+
+
+def test_an_emptied_dataset_holds_back_the_whole_pair(loaded: Loaded) -> None:
+    before = loaded.snapshot()
+    header = ("\ufeff" + ",".join(ea_columns()) + "\n").encode("utf-8")
+    # The actual export re-delivers the month empty; the amortized one re-delivers it unchanged.
+    actual_manifest = loaded.write_run("actual", "empty-actual", {"part_0_0001.csv": header},
+                                       submitted="2026-10-09T00:00:00")
+    amortized = csv_text(loaded.current_blob("amortized")).encode("utf-8")
+    loaded.write_run("amortized", "same-amortized", {"part_0_0001.csv": amortized}, submitted="2026-10-09T00:00:00")
+    with pytest.raises(RestatementShrinkError) as raised:
+        loaded.ingest()
+    run, manifest = loaded.month.actual, loaded.root / actual_manifest / "manifest.json"
+    assert str(raised.value) == (
+        f"{KEY} {PERIOD}: the new export is held back as suspicious: actual ({manifest}): "
+        f"{run.rows} rows -> 0 rows (100% fewer: an empty export), totals {run.total('USD')} USD (cost) -> none. "
+        "The month keeps its last good data. If the provider really restated the month this way, accept it for one run "
+        "with `costlake run --accept-shrink` (Dagster run config: accept_shrink: true on the source's asset), or allow "
+        "it in the registry with max_shrink_percent (now 50) on the entry or at the top level."
+    )
+    loaded.assert_kept(before)  # neither dataset moved: never half a month
+    outcome = loaded.ingest(guard=RestatementGuard(accept=True))
+    assert {r.dataset: r.rows for r in outcome.records} == {"actual": 0, "amortized": loaded.month.amortized.rows}
+
+
+def test_a_smaller_reexport_is_held_back_past_the_limit_and_loads_within_it(tmp_path: Path) -> None:
+    root = tmp_path / "container"
+    first = write_source_month(root, replace(SMALL_EA, rows_per_sub_day=3), PERIOD)
+    source = AzureBillingSource(account_for(SMALL_EA, root))
+    bronze, scratch = tmp_path / "bronze", tmp_path / "scratch"
+    assert source.ingest(PERIOD, bronze, scratch).status == "loaded"
+    # A re-export with one row per subscription and day instead of three: a restatement dropping charges.
+    rerun = write_source_month(root, SMALL_EA, PERIOD, revision=1)
+    shrink = (first.actual.rows - rerun.actual.rows) * 100 // first.actual.rows
+    assert 50 < shrink < 80, shrink  # the input really shrinks past the default limit
+    before = {p: p.read_bytes() for p in sorted(bronze.rglob("*")) if p.is_file()}
+    with pytest.raises(RestatementShrinkError, match=rf"actual \(.*\): {first.actual.rows} rows -> {rerun.actual.rows} rows "
+                       rf"\({shrink}% fewer: more than the 50% allowed\)"):
+        source.ingest(PERIOD, bronze, scratch)
+    assert {p: p.read_bytes() for p in sorted(bronze.rglob("*")) if p.is_file()} == before
+    # The entry's own limit lets it through (what Registry.max_shrink_percent_for gives the asset).
+    outcome = source.ingest(PERIOD, bronze, scratch, guard=RestatementGuard(max_shrink_percent=80))
+    assert {r.dataset: r.rows for r in outcome.records} == {"actual": rerun.actual.rows, "amortized": rerun.amortized.rows}
