@@ -87,15 +87,17 @@ def check_env_name(value: str | None) -> str | None:
 def local_folder(value: str, kind: str = "folder") -> str:
     """A local folder (or file: ``kind``) given as file:///path or /path (env vars and ~ expanded), returned
     as an absolute path."""
+    # Messages quote the value as written: the expanded one may hold whatever an environment variable holds.
+    written = value
     value = os.path.expandvars(os.path.expanduser(value))
     if "$" in value:
-        raise ValueError(f"refers to an environment variable that is not set: {shown(value)}")
+        raise ValueError(f"refers to an environment variable that is not set: {shown(written)}")
     if value.startswith("file://"):
         value = value[len("file://") :]
     if "://" in value:
-        raise ValueError(f"must be a local {kind} (a path or file:///path) here; got {shown(value)}")
+        raise ValueError(f"must be a local {kind} (a path or file:///path) here; got {shown(written)}")
     if not value.startswith("/"):
-        raise ValueError(f"a local {kind} must be an absolute path (or file:///...); got {shown(value)}")
+        raise ValueError(f"a local {kind} must be an absolute path (or file:///...); got {shown(written)}")
     return value.rstrip("/") or "/"
 
 

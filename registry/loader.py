@@ -172,6 +172,9 @@ def _find_inline_secrets(located: _Located, file: str, path: str, problems: list
 
 
 _MAX_ALIAS_PROBLEMS = 10
+# A registry is a few levels deep (accounts > entry > exports > actual); PyYAML composes nodes recursively,
+# so a file nested thousands of levels deep would end in a RecursionError instead of a located message.
+_MAX_DEPTH = 32
 
 
 def _refuse_aliases(text: str, file: str) -> None:
@@ -179,8 +182,17 @@ def _refuse_aliases(text: str, file: str) -> None:
     stream, before any node is built: nested aliases expand exponentially (nine levels of a 'billion laughs'
     file kept `registry validate` busy for minutes at 1 GB), and a registry never needs them."""
     problems: list[str] = []
-    found = 0
+    found = depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise RegistryError(
+                    [f"{file}:{event.start_mark.line + 1}: nested more than {_MAX_DEPTH} levels deep; a registry "
+                     "entry needs a few levels (accounts > entry > exports > actual)"]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
         anchor = getattr(event, "anchor", None)
         if anchor is None:
             continue

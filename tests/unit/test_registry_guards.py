@@ -68,6 +68,15 @@ accounts:
     assert problems[1].endswith("alias '*export': YAML aliases are not allowed in the registry; write the value out")
 
 
+@pytest.mark.timeout(10)
+def test_deep_nesting_is_refused_with_a_located_message(tmp_path: Path) -> None:
+    problems = errors(tmp_path, "accounts:\n  - key: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert problems == [
+        f"{tmp_path / 'accounts.yaml'}:2: nested more than 32 levels deep; a registry entry needs a few levels "
+        "(accounts > entry > exports > actual)"
+    ]
+
+
 # --- secrets pasted into the wrong field ------------------------------------------------------------
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -244,3 +253,14 @@ def test_credentials_are_never_quoted(value: str) -> None:
 def test_secret_detection_is_linear() -> None:
     assert not looks_like_secret("A1" * 10 + "-" + "B" * 1_000_000)
     assert looks_like_secret("Ab1" * 400_000)
+
+
+def test_a_path_from_an_environment_variable_is_quoted_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Someone points a folder at the wrong variable: its value (here a short password) must not be echoed.
+    monkeypatch.setenv("BILLING_PASSWORD", "hunter2")
+    text = AZURE_SOURCE.replace("    credentials:\n      FIELD: VALUE\n", "").replace(
+        "actual: {container: /srv/exports", "actual: {container: $BILLING_PASSWORD"
+    )
+    problems = errors(tmp_path, text)
+    assert any("a local folder must be an absolute path" in p and "got '$BILLING_PASSWORD'" in p for p in problems)
+    assert not any("hunter2" in p for p in problems)
