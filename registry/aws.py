@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from registry.base import (
+    KEY_PATTERN,
     BaseAccount,
     Strict,
     check_env_name,
-    check_key,
     check_month,
     local_folder,
     looks_like_secret,
@@ -157,7 +157,10 @@ class AwsAccount(BaseAccount):
     @field_validator("payer")
     @classmethod
     def _payer(cls, value: str | None) -> str | None:
-        return None if value is None else check_key(value)
+        # Checked here, not only against the registered keys: the cross-entry message quotes the value.
+        if value is not None and not KEY_PATTERN.match(value):
+            raise ValueError(f"must be the key of the payer entry (lowercase letters, digits and '-'); got {shown(value)}")
+        return value
 
     @field_validator("account_id", mode="before")
     @classmethod
