@@ -19,3 +19,8 @@ class ExportFormatError(ExportError):
 
 class UnsafeKeyError(ExportError):
     """An object key that would escape the export root (e.g. contains '..')."""
+
+
+class RestatementShrinkError(ExportError):
+    """A new load would replace a month's bronze with far fewer rows (or none): held back as suspicious.
+    The month keeps its last good data until the shrink is accepted (per run, or by the registry's limit)."""

@@ -7,7 +7,16 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_env_name, check_month, local_folder
+from registry.base import (
+    KEY_PATTERN,
+    BaseAccount,
+    Strict,
+    check_env_name,
+    check_month,
+    local_folder,
+    looks_like_secret,
+    shown,
+)
 
 
 class AwsCredentials(Strict):
@@ -25,11 +34,23 @@ class AwsCredentials(Strict):
     def _env_name(cls, value: str | None) -> str | None:
         return check_env_name(value)
 
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        # boto3 quotes an unknown profile name back ("The config profile (...) could not be found"): a secret
+        # pasted here would reach the terminal and the run history.
+        if value is not None and (looks_like_secret(value) or not re.fullmatch(r"[A-Za-z0-9_.@+ -]{1,64}", value)):
+            raise ValueError(
+                "must be the NAME of a profile in ~/.aws/config or ~/.aws/credentials (letters, digits, '_', '-', "
+                f"'.'), never a key; got {shown(value)}"
+            )
+        return value
+
     @field_validator("role_arn")
     @classmethod
     def _role_arn(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", value):
-            raise ValueError(f"must be an IAM role ARN like arn:aws:iam::123456789012:role/Name; got {value!r}")
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", value):
+            raise ValueError(f"must be an IAM role ARN like arn:aws:iam::123456789012:role/Name; got {shown(value)}")
         return value
 
     @model_validator(mode="after")
@@ -61,24 +82,34 @@ class AwsExport(Strict):
             if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name):
                 raise ValueError(
                     f"must be the bucket root, s3://<bucket-name> (3-63 lowercase letters, digits, '.', '-'); "
-                    f"put sub-folders in 'prefix'; got {value!r}"
+                    f"put sub-folders in 'prefix'; got {shown(value)}"
                 )
             return "s3://" + name
         return local_folder(value)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        # Messages and lineage name the endpoint: it must not carry a user, password or signed query.
+        if value is not None and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/-]*)?", value):
+            raise ValueError(
+                f"must be an http(s)://host[:port][/path] URL without user, password or query; got {shown(value)}"
+            )
+        return value.rstrip("/") if value else value
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
         value = value.strip("/")
         if ".." in value.split("/"):
-            raise ValueError(f"must not contain '..'; got {value!r}")
+            raise ValueError(f"must not contain '..'; got {shown(value)}")
         return value
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9_.-]+$", value) or value in (".", ".."):
-            raise ValueError(f"must be the report/export name (letters, digits, '_', '-', '.'); got {value!r}")
+            raise ValueError(f"must be the report/export name (letters, digits, '_', '-', '.'); got {shown(value)}")
         return value
 
     @field_validator("from_month")
@@ -123,6 +154,14 @@ class AwsAccount(BaseAccount):
         # YAML 1.1 reads an unquoted `mpa: no` as the boolean false; the user meant the word.
         return "no" if value is False else value
 
+    @field_validator("payer")
+    @classmethod
+    def _payer(cls, value: str | None) -> str | None:
+        # Checked here, not only against the registered keys: the cross-entry message quotes the value.
+        if value is not None and not KEY_PATTERN.match(value):
+            raise ValueError(f"must be the key of the payer entry (lowercase letters, digits and '-'); got {shown(value)}")
+        return value
+
     @field_validator("account_id", mode="before")
     @classmethod
     def _account_id(cls, value: object) -> str:
@@ -135,7 +174,7 @@ class AwsAccount(BaseAccount):
             )
         text = str(value)
         if not re.fullmatch(r"\d{12}", text):
-            raise ValueError(f"must be exactly 12 digits, as a quoted string; got {text!r} ({len(text)} characters)")
+            raise ValueError(f"must be exactly 12 digits, as a quoted string; got {shown(text)} ({len(text)} characters)")
         return text
 
     @model_validator(mode="after")
@@ -152,7 +191,7 @@ class AwsAccount(BaseAccount):
         else:
             if self.payer is None:
                 raise ValueError("a linked account needs 'payer: <key of its payer entry>'")
-            for field in ("mpa", "export", "exports", "credentials"):
+            for field in ("mpa", "export", "exports", "credentials", "max_shrink_percent"):
                 if getattr(self, field) is not None:
                     raise ValueError(f"'{field}' belongs on the payer entry, not on a linked account")
         return self

@@ -14,12 +14,38 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_env_name, local_folder
+from registry.base import BaseAccount, Strict, check_env_name, local_folder, shown
 
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# EA: the enrollment number (digits). MCA (and MOSP): '<guid>:<guid>_<agreement date>'.
-_EA_ENROLLMENT = re.compile(r"^\d{4,12}$")
-_MCA_ACCOUNT = re.compile(rf"^{_GUID}:{_GUID}_\d{{4}}-\d{{2}}-\d{{2}}$")
+_GUID = r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"
+# Exactly what Azure's Billing REST API accepts as {billingAccountName}
+# (learn.microsoft.com/rest/api/billing, Billing Accounts - Get, URI parameter pattern):
+#   digits                  an EA enrollment number
+#   PCN.<letters, digits>   a Partner Center (CSP) partner billing account
+#   <guid>                  a MOSA (pay-as-you-go) account, or an MCA account as some exports print it
+#   <guid>:<guid>_<date>    an MCA / MPA billing account: '<account guid>:<organization (tenant) guid>_<agreement date>'
+BILLING_ACCOUNT_ID_FORMS = rf"[0-9]+|[Pp][Cc][Nn]\.[A-Za-z0-9]+|{_GUID}(?::{_GUID}_[0-9]{{4}}(?:-[0-9]{{2}}){{2}})?"
+BILLING_ACCOUNT_ID_PATTERN = rf"^(?:{BILLING_ACCOUNT_ID_FORMS})$"
+BILLING_ACCOUNT_ID = re.compile(BILLING_ACCOUNT_ID_PATTERN)
+_EA_ENROLLMENT = re.compile(r"^[0-9]+$")
+_PARTNER_ACCOUNT = re.compile(r"^[Pp][Cc][Nn]\.")
+_MCA_ACCOUNT = re.compile(rf"^{_GUID}:")
+
+AzureAgreement = Literal["ea", "mpa", "mca", "mosa/mca"]
+
+
+def billing_account_key(billing_account_id: str) -> str:
+    """What identifies a billing account whichever way it is written: Azure treats ids case-insensitively
+    (GUIDs, the 'PCN.' prefix), and the GUID before ':' of an MCA id is the account itself (the rest is its
+    organization's tenant id and agreement date), so '<guid>:<guid>_<date>' and the bare '<guid>' that some
+    MCA exports print in billingAccountId are the same account."""
+    text = billing_account_id.strip().lower()
+    return text.split(":", 1)[0] if _MCA_ACCOUNT.match(text) else text
+
+
+def same_billing_account(a: str, b: str) -> bool:
+    return billing_account_key(a) == billing_account_key(b)
+
+
 _CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 _STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 # Hosts where the account is the first path segment (Azurite and other emulators):
@@ -44,7 +70,7 @@ def parse_container_url(value: str) -> tuple[str, str, str]:
     if _PATH_STYLE_HOSTS.match(host):
         if len(segments) != 2:
             raise ValueError(
-                f"an emulator URL is http://{parts.netloc}/<account>/<container>; got {value!r}"
+                f"an emulator URL is http://<host:port>/<account>/<container>; got {shown(value)}"
             )
         account, container = segments
         account_url = f"{parts.scheme}://{parts.netloc}/{account}"
@@ -52,14 +78,14 @@ def parse_container_url(value: str) -> tuple[str, str, str]:
         if len(segments) != 1:
             raise ValueError(
                 "must be the container URL https://<account>.blob.core.windows.net/<container> "
-                f"(put folders in 'path'); got {value!r}"
+                f"(put folders in 'path'); got {shown(value)}"
             )
         account, container = host.split(".", 1)[0], segments[0]
         account_url = f"{parts.scheme}://{parts.netloc}"
     if not _STORAGE_ACCOUNT.match(account):
-        raise ValueError(f"storage account name {account!r} must be 3-24 lowercase letters and digits")
+        raise ValueError(f"storage account name {shown(account)} must be 3-24 lowercase letters and digits")
     if not _CONTAINER_NAME.match(container):
-        raise ValueError(f"container name {container!r} must be 3-63 lowercase letters, digits and single '-'")
+        raise ValueError(f"container name {shown(container)} must be 3-63 lowercase letters, digits and single '-'")
     return account_url, account, container
 
 
@@ -83,14 +109,14 @@ class AzureCredentials(Strict):
     @classmethod
     def _tenant(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(rf"{_GUID}|[A-Za-z0-9.-]+\.[A-Za-z]{{2,}}", value):
-            raise ValueError(f"must be the Entra tenant id (a GUID) or its domain; got {value!r}")
+            raise ValueError(f"must be the Entra tenant id (a GUID) or its domain; got {shown(value)}")
         return value
 
     @field_validator("client_id")
     @classmethod
     def _client(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(_GUID, value):
-            raise ValueError(f"must be the application (client) id, a GUID; got {value!r}")
+            raise ValueError(f"must be the application (client) id, a GUID; got {shown(value)}")
         return value
 
     @model_validator(mode="after")
@@ -138,7 +164,7 @@ class AzureExport(Strict):
             return value.rstrip("/")
         if value.startswith(("az://", "abfs://", "abfss://", "wasb://", "wasbs://")):
             raise ValueError(
-                f"write the container as https://<account>.blob.core.windows.net/<container>; got {value!r}"
+                f"write the container as https://<account>.blob.core.windows.net/<container>; got {shown(value)}"
             )
         return local_folder(value)
 
@@ -147,7 +173,7 @@ class AzureExport(Strict):
     def _path(cls, value: str) -> str:
         value = value.strip("/")
         if ".." in value.split("/") or "\\" in value:
-            raise ValueError(f"must not contain '..' or '\\'; got {value!r}")
+            raise ValueError(f"must not contain '..' or '\\'; got {shown(value)}")
         return value
 
     @property
@@ -196,20 +222,28 @@ class AzureAccount(BaseAccount):
                 "would drop leading zeros of an unquoted number"
             )
         text = str(value).strip()
-        if not (_EA_ENROLLMENT.match(text) or _MCA_ACCOUNT.match(text)):
+        if not BILLING_ACCOUNT_ID.match(text):
             raise ValueError(
-                "must be an EA enrollment number (digits, e.g. \"8611537\") or an MCA billing account id "
-                f"('<guid>:<guid>_YYYY-MM-DD'); got {text!r}"
+                "must be a billing account id as Azure's Billing API writes it: an EA enrollment number "
+                "(digits, e.g. \"8611537\"), a partner id ('PCN.' + letters and digits), a GUID (MOSA, or an MCA "
+                f"account as its exports print it) or an MCA id '<guid>:<guid>_YYYY-MM-DD'; got {shown(text)}"
             )
         return text
 
     @property
-    def agreement(self) -> Literal["ea", "mca"]:
-        return "ea" if _EA_ENROLLMENT.match(self.billing_account_id) else "mca"
+    def agreement(self) -> AzureAgreement:
+        """The agreement the id's form tells: 'ea' (digits), 'mpa' (PCN.), 'mca' (<guid>:<guid>_<date>); a bare
+        GUID is a MOSA account or an MCA account written short ('mosa/mca')."""
+        if _EA_ENROLLMENT.match(self.billing_account_id):
+            return "ea"
+        if _PARTNER_ACCOUNT.match(self.billing_account_id):
+            return "mpa"
+        return "mca" if _MCA_ACCOUNT.match(self.billing_account_id) else "mosa/mca"
 
     @property
     def identity(self) -> tuple[str, str]:
-        return ("azure", self.billing_account_id.lower())
+        # One account registered twice, in two of its written forms, is still one account.
+        return ("azure", billing_account_key(self.billing_account_id))
 
     @property
     def identity_field(self) -> str:

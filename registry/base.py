@@ -6,11 +6,53 @@ import os
 import re
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 KEY_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Values that are credentials whatever field holds them: AWS access key ids, PEM private keys, Azure
+# storage connection strings and SAS signatures. The loader refuses them anywhere in the file.
+SECRET_VALUE_PATTERNS = (
+    re.compile(r"^(AKIA|ASIA)[0-9A-Z]{16}$"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"AccountKey=", re.IGNORECASE),
+    re.compile(r"(^|[?&])sig=[A-Za-z0-9%+/=]{20,}"),
+)
+# What a secret pasted into a field looks like, beyond the patterns above: a query string or key=value
+# list (SAS tokens, connection strings), JSON, several lines, a long random token of mixed case and
+# digits (AWS secret access keys: 40 characters of A-Z a-z 0-9 + /), or a long hex digest. Ids and names
+# the registry takes are none of these: GUIDs and OCIDs are lowercase (or upper-case) with separators.
+_SECRET_CHARACTERS = re.compile(r"[=&?{};\n\r]")
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9+/_-]{20,}")
+_HEX_RUN = re.compile(r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f-])")
+# A value a message may quote: the shape of a name, id, month, path or URL without a query string.
+_SHOWABLE = re.compile(r"^[A-Za-z0-9_.:/~ ()$-]{1,120}$")
+
+
+def _mixed_token(run: str) -> bool:
+    return any(c.islower() for c in run) and any(c.isupper() for c in run) and any(c.isdigit() for c in run)
+
+
+def looks_like_secret(value: str) -> bool:
+    """Whether ``value`` could be a credential: such a value is never quoted back. Linear in its length."""
+    return (
+        any(p.search(value) for p in SECRET_VALUE_PATTERNS)
+        or _SECRET_CHARACTERS.search(value) is not None
+        or any(_mixed_token(m.group()) for m in _TOKEN_RUN.finditer(value))
+        or _HEX_RUN.search(value) is not None
+    )
+
+
+def shown(value: object) -> str:
+    """``value`` quoted for an error message when it has the shape of a name or id; otherwise only its
+    length, so a secret pasted into the wrong field is never echoed (to the terminal, logs or run history)."""
+    text = str(value)
+    if _SHOWABLE.match(text) and not looks_like_secret(text):
+        return repr(text)
+    why = "it looks like a credential" if looks_like_secret(text) else "it is not a name or id"
+    return f"a value of {len(text)} character(s), not shown because {why}"
 
 
 def check_month(value: str | None, field: str) -> str | None:
@@ -18,7 +60,7 @@ def check_month(value: str | None, field: str) -> str | None:
         return None
     value = str(value)
     if not MONTH_PATTERN.match(value):
-        raise ValueError(f"{field} must be a month written YYYY-MM (e.g. 2024-07); got {value!r}")
+        raise ValueError(f"{field} must be a month written YYYY-MM (e.g. 2024-07); got {shown(value)}")
     return value
 
 
@@ -29,8 +71,15 @@ def month_start(month: str) -> date:
 
 def check_env_name(value: str | None) -> str | None:
     if value is not None and not ENV_NAME_PATTERN.match(value):
+        if looks_like_secret(value):
+            raise ValueError(
+                f"must be the NAME of an environment variable, not its value: this is a value of {len(value)} "
+                "character(s) that looks like the secret itself (not shown). Put the secret in an environment "
+                "variable and write the variable's name here (letters, digits and _, e.g. BILLING_SAS_TOKEN)"
+            )
         raise ValueError(
-            f"must be the NAME of an environment variable (letters, digits, _), not its value; got {value!r}"
+            "must be the NAME of an environment variable (letters, digits and _, not starting with a digit; "
+            f"e.g. BILLING_SAS_TOKEN), not its value; got {shown(value)}"
         )
     return value
 
@@ -38,15 +87,17 @@ def check_env_name(value: str | None) -> str | None:
 def local_folder(value: str, kind: str = "folder") -> str:
     """A local folder (or file: ``kind``) given as file:///path or /path (env vars and ~ expanded), returned
     as an absolute path."""
+    # Messages quote the value as written: the expanded one may hold whatever an environment variable holds.
+    written = value
     value = os.path.expandvars(os.path.expanduser(value))
     if "$" in value:
-        raise ValueError(f"refers to an environment variable that is not set: {value!r}")
+        raise ValueError(f"refers to an environment variable that is not set: {shown(written)}")
     if value.startswith("file://"):
         value = value[len("file://") :]
     if "://" in value:
-        raise ValueError(f"must be a local {kind} (a path or file:///path) here; got {value!r}")
+        raise ValueError(f"must be a local {kind} (a path or file:///path) here; got {shown(written)}")
     if not value.startswith("/"):
-        raise ValueError(f"a local {kind} must be an absolute path (or file:///...); got {value!r}")
+        raise ValueError(f"a local {kind} must be an absolute path (or file:///...); got {shown(written)}")
     return value.rstrip("/") or "/"
 
 
@@ -61,6 +112,8 @@ class BaseAccount(Strict):
     provider: str
     key: str
     name: str | None = None
+    # This source's own limit on how far a new load may shrink a month (see Registry.max_shrink_percent).
+    max_shrink_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
 
     @field_validator("key")
     @classmethod
@@ -125,7 +178,7 @@ class BaseAccount(Strict):
 def check_key(value: str) -> str:
     if "|" in value or not KEY_PATTERN.match(value):
         raise ValueError(
-            f"must be lowercase letters, digits and '-' (it becomes a Dagster partition/asset key); got {value!r}"
+            f"must be lowercase letters, digits and '-' (it becomes a Dagster partition/asset key); got {shown(value)}"
         )
     return value
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_month, local_folder
+from registry.base import BaseAccount, Strict, check_month, local_folder, looks_like_secret, shown
 
 # XXXXXX-XXXXXX-XXXXXX, hexadecimal (the Cloud console shows it upper case).
 BILLING_ACCOUNT_ID = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
@@ -40,13 +40,18 @@ class GcpCredentials(Strict):
         if value is None:
             return None
         # A path, never the key itself: a JSON key pasted here would be a secret in the registry.
-        if "\n" in value or "{" in value or "PRIVATE KEY" in value:
-            raise ValueError("must be the PATH of a service-account key file, not the key itself")
+        if "PRIVATE KEY" in value or looks_like_secret(value):
+            raise ValueError(
+                f"must be the PATH of a service-account key file, not the key itself (got {len(value)} character(s) "
+                "that look like a credential, not shown)"
+            )
         expanded = os.path.expandvars(os.path.expanduser(value))
         if "$" in expanded:
-            raise ValueError(f"refers to an environment variable that is not set: {value!r}")
+            raise ValueError(f"refers to an environment variable that is not set: {shown(value)}")
         if not expanded.startswith("/"):
-            raise ValueError(f"must be an absolute path (or start with ~ or $VAR); got {value!r}")
+            raise ValueError(
+                f"must be an absolute path to the service-account key file (or start with ~ or $VAR); got {shown(value)}"
+            )
         return expanded
 
 
@@ -83,7 +88,7 @@ class GcpAccount(BaseAccount):
         if not BILLING_ACCOUNT_ID.match(upper):
             raise ValueError(
                 "must be a Cloud Billing account id: three groups of 6 hexadecimal characters joined by '-' "
-                f"(e.g. 01A2B3-C4D5E6-F7A8B9, as shown in the Cloud console under Billing); got {text!r}"
+                f"(e.g. 01A2B3-C4D5E6-F7A8B9, as shown in the Cloud console under Billing); got {shown(text)}"
             )
         return upper
 
@@ -93,7 +98,7 @@ class GcpAccount(BaseAccount):
         if value is not None and not PROJECT_ID.match(value):
             raise ValueError(
                 "must be the id (not the name or number) of the project that hosts the billing dataset: "
-                f"6-30 lowercase letters, digits and '-', starting with a letter; got {value!r}"
+                f"6-30 lowercase letters, digits and '-', starting with a letter; got {shown(value)}"
             )
         return value
 
@@ -101,14 +106,14 @@ class GcpAccount(BaseAccount):
     @classmethod
     def _dataset(cls, value: str | None) -> str | None:
         if value is not None and not DATASET.match(value):
-            raise ValueError(f"must be a BigQuery dataset id (letters, digits, '_'); got {value!r}")
+            raise ValueError(f"must be a BigQuery dataset id (letters, digits, '_'); got {shown(value)}")
         return value
 
     @field_validator("standard_table", "detailed_table")
     @classmethod
     def _table(cls, value: str | None) -> str | None:
         if value is not None and not TABLE.match(value):
-            raise ValueError(f"must be a BigQuery table id (letters, digits, '_'); got {value!r}")
+            raise ValueError(f"must be a BigQuery table id (letters, digits, '_'); got {shown(value)}")
         return value
 
     @field_validator("tables")
@@ -129,7 +134,7 @@ class GcpAccount(BaseAccount):
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(/.*)?$", value):
-            raise ValueError(f"must be an http(s):// URL; got {value!r}")
+            raise ValueError(f"must be an http(s):// URL; got {shown(value)}")
         return value.rstrip("/") if value else value
 
     @field_validator("from_month")

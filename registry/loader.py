@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from registry.base import SECRET_VALUE_PATTERNS, shown
 from registry.model import PROVIDER_MODELS, Account, Registry, account_model_for
 
 DEFAULT_HOME = ".costlake"
@@ -40,16 +41,6 @@ _SECRET_KEYS = {
     "token",
     "api_key",
 }
-# Values that look like credentials whatever key holds them (AWS access key ids, PEM blocks,
-# Azure connection strings / SAS signatures).
-_SECRET_VALUE_PATTERNS = [
-    re.compile(r"^(AKIA|ASIA)[0-9A-Z]{16}$"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"AccountKey=", re.IGNORECASE),
-    re.compile(r"(^|[?&])sig=[A-Za-z0-9%+/=]{20,}"),
-]
-
-
 class RegistryError(ValueError):
     """A registry file is not valid. ``problems`` holds one 'file:line: field: message' per issue."""
 
@@ -75,6 +66,12 @@ def resolve_registry_path(cli_value: str | os.PathLike[str] | None = None, home:
     )
 
 
+def _key_label(key: object) -> str:
+    """A mapping key as messages show it: a key that is not a plain field name might be a pasted secret."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text) else f"<a key of {len(text)} character(s)>"
+
+
 class _Located:
     """A plain Python value plus the line (1-based) of each mapping key, for error messages."""
 
@@ -94,7 +91,7 @@ def _compose(node: yaml.Node, file: str, problems: list[str]) -> _Located:
             key_line = key_node.start_mark.line + 1
             if key in result:
                 problems.append(
-                    f"{file}:{key_line}: '{key}' appears twice in the same mapping "
+                    f"{file}:{key_line}: '{_key_label(key)}' appears twice in the same mapping "
                     f"(first on line {key_lines[key]}); keep one"
                 )
                 continue
@@ -155,7 +152,7 @@ def _find_inline_secrets(located: _Located, file: str, path: str, problems: list
     value = located.value
     if isinstance(value, dict):
         for key, item in value.items():
-            child_path = f"{path}.{key}" if path else key
+            child_path = f"{path}.{_key_label(key)}" if path else _key_label(key)
             if key.lower() in _SECRET_KEYS and item.value not in (None, ""):
                 problems.append(
                     f"{file}:{located.key_lines[key]}: {child_path}: secrets must not be written in the "
@@ -167,11 +164,49 @@ def _find_inline_secrets(located: _Located, file: str, path: str, problems: list
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _find_inline_secrets(item, file, f"{path}[{index}]", problems)
-    elif isinstance(value, str) and any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS):
+    elif isinstance(value, str) and any(pattern.search(value) for pattern in SECRET_VALUE_PATTERNS):
         problems.append(
             f"{file}:{located.line}: {path}: this value looks like a credential; secrets must not "
             "be written in the registry: reference an environment variable, profile or key file"
         )
+
+
+_MAX_ALIAS_PROBLEMS = 10
+# A registry is a few levels deep (accounts > entry > exports > actual); PyYAML composes nodes recursively,
+# so a file nested thousands of levels deep would end in a RecursionError instead of a located message.
+_MAX_DEPTH = 32
+
+
+def _refuse_aliases(text: str, file: str) -> None:
+    """Refuse YAML anchors (&name) and aliases (*name, including '<<: *name' merges) from the parser's event
+    stream, before any node is built: nested aliases expand exponentially (nine levels of a 'billion laughs'
+    file kept `registry validate` busy for minutes at 1 GB), and a registry never needs them."""
+    problems: list[str] = []
+    found = depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise RegistryError(
+                    [f"{file}:{event.start_mark.line + 1}: nested more than {_MAX_DEPTH} levels deep; a registry "
+                     "entry needs a few levels (accounts > entry > exports > actual)"]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        anchor = getattr(event, "anchor", None)
+        if anchor is None:
+            continue
+        found += 1
+        if len(problems) < _MAX_ALIAS_PROBLEMS:
+            kind = f"alias '*{anchor}'" if isinstance(event, yaml.AliasEvent) else f"anchor '&{anchor}'"
+            problems.append(
+                f"{file}:{event.start_mark.line + 1}: {kind}: YAML aliases are not allowed in the registry; "
+                "write the value out"
+            )
+    if problems:
+        if found > len(problems):
+            problems.append(f"{file}: ... and {found - len(problems)} more YAML anchor(s)/alias(es)")
+        raise RegistryError(problems)
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -182,7 +217,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         elif isinstance(part, str) and ("[" in part or part.startswith(("function-", "literal["))):
             continue  # pydantic's union-member tags, meaningless to a user
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{_key_label(part)}" if text else _key_label(part)
     return text
 
 
@@ -197,6 +232,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
     except OSError as error:
         raise RegistryError([f"{file}: cannot read the registry file: {error.strerror}"]) from None
     try:
+        _refuse_aliases(text, file)
         root_node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -226,7 +262,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
         if model is None:
             line = entry.key_lines.get("provider", entry.line)
             problems.append(
-                f"{file}:{line}: {where}.provider: expected one of {', '.join(PROVIDER_MODELS)}; got {provider!r}"
+                f"{file}:{line}: {where}.provider: expected one of {', '.join(PROVIDER_MODELS)}; got {shown(provider)}"
             )
             continue
         try:
@@ -237,7 +273,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
                 if detail["type"] == "extra_forbidden" and str(loc[-1]).lower() in _SECRET_KEYS:
                     continue  # already reported as an inline secret, with the fix
                 field = _format_loc(loc)
-                message = detail["msg"].removeprefix("Value error, ")
+                message = _message(detail)
                 problems.append(f"{file}:{_line_of(entry, loc)}: {where}.{field}: {message}")
 
     failed_keys = {
@@ -260,11 +296,20 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
     except ValidationError as error:
         raise RegistryError(
             [
-                f"{file}:{root.key_lines.get(str(d['loc'][0]), root.line)}: {_format_loc(tuple(d['loc']))}: "
-                f"{d['msg'].removeprefix('Value error, ')}"
+                f"{file}:{root.key_lines.get(str(d['loc'][0]), root.line)}: {_format_loc(tuple(d['loc']))}: {_message(d)}"
                 for d in error.errors()
             ]
         ) from None
+
+
+def _message(detail: Any) -> str:
+    if detail["type"] == "extra_forbidden" and detail["loc"] and detail["loc"][-1] == "accept_shrink":
+        # Written into the registry it would stay on for every later run, and every later wipe would pass.
+        return (
+            "accepting a month that shrinks is a decision for one run, not a setting: run `costlake run "
+            "--accept-shrink` once, or raise max_shrink_percent (0-100) for the entry or at the top level"
+        )
+    return str(detail["msg"]).removeprefix("Value error, ")
 
 
 def _account_index_in(message: str) -> int | None:

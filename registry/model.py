@@ -42,6 +42,9 @@ class Registry(BaseModel):
     accounts: list[AnyAccount]
     source_file: str = "<memory>"
     first_month: str = "2020-01"
+    # A new load may shrink a month that had rows by at most this many percent (and never to zero rows)
+    # before it replaces the month's data; entries may set their own (see max_shrink_percent_for).
+    max_shrink_percent: int = Field(default=50, ge=0, le=100, strict=True)
 
     @field_validator("first_month")
     @classmethod
@@ -72,8 +75,8 @@ class Registry(BaseModel):
             identity = account.identity
             if identity in seen_ids:
                 problems.append(
-                    f"accounts[{index}].{account.identity_field}: {identity[1]} is already registered as "
-                    f"accounts[{seen_ids[identity]}]; register each account once"
+                    f"accounts[{index}].{account.identity_field}: {account.provider_account_id} is already registered "
+                    f"as accounts[{seen_ids[identity]}] (the same {account.provider} account); register each account once"
                 )
             else:
                 seen_ids[identity] = index
@@ -93,6 +96,11 @@ class Registry(BaseModel):
             elif parent.provider != account.provider or not parent.is_billing_source:
                 problems.append(f"accounts[{index}].{field}: '{account.parent_key}' is not an {account.provider} {field} entry")
         return problems
+
+    def max_shrink_percent_for(self, account: BaseAccount) -> int:
+        """The shrink limit of a billing source: the entry's own max_shrink_percent, else the registry's."""
+        own = account.max_shrink_percent
+        return self.max_shrink_percent if own is None else own
 
     def get(self, key: str) -> Account:
         for account in self.accounts:

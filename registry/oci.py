@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from registry.base import BaseAccount, Strict, check_env_name, local_folder
+from registry.base import BaseAccount, Strict, check_env_name, local_folder, looks_like_secret, shown
 
 # ocid1.<resource type>.<realm>.[region][.future use].<unique id>; a tenancy has no region part,
 # hence the '..' in ocid1.tenancy.oc1..aaaa...
@@ -38,7 +38,7 @@ class OciCredentials(Strict):
     @classmethod
     def _user(cls, value: str) -> str:
         if not USER_OCID.match(value):
-            raise ValueError(f"must be a user OCID like ocid1.user.oc1..aaaa...; got {value!r}")
+            raise ValueError(f"must be a user OCID like ocid1.user.oc1..aaaa...; got {shown(value)}")
         return value
 
     @field_validator("fingerprint", mode="before")
@@ -48,7 +48,7 @@ class OciCredentials(Strict):
         if not FINGERPRINT.match(text):
             raise ValueError(
                 "must be the API key's fingerprint: 16 hex pairs separated by ':' "
-                f"(e.g. 12:34:56:78:90:ab:cd:ef:12:34:56:78:90:ab:cd:ef); got {value!r}"
+                f"(e.g. 12:34:56:78:90:ab:cd:ef:12:34:56:78:90:ab:cd:ef); got {shown(value)}"
             )
         return text
 
@@ -57,13 +57,16 @@ class OciCredentials(Strict):
     def _key_file(cls, value: str) -> str:
         # A path, never the key: a PEM body is refused by the loader before we get here; anything
         # multi-line cannot be a path either.
-        if "\n" in value or "PRIVATE KEY" in value:
-            raise ValueError("must be the PATH of the PEM key file, not the key itself")
+        if "PRIVATE KEY" in value or looks_like_secret(value):
+            raise ValueError(
+                f"must be the PATH of the PEM key file, not the key itself (got {len(value)} character(s) that look "
+                "like a credential, not shown)"
+            )
         expanded = os.path.expandvars(os.path.expanduser(value))
         if "$" in expanded:
-            raise ValueError(f"refers to an environment variable that is not set: {value!r}")
+            raise ValueError(f"refers to an environment variable that is not set: {shown(value)}")
         if not expanded.startswith("/"):
-            raise ValueError(f"must be an absolute path to the PEM key file (or ~/...); got {value!r}")
+            raise ValueError(f"must be an absolute path to the PEM key file (or ~/...); got {shown(value)}")
         return expanded
 
     @field_validator("pass_phrase_env")
@@ -96,7 +99,7 @@ class OciAccount(BaseAccount):
     def _tenancy(cls, value: str) -> str:
         if not TENANCY_OCID.match(value):
             raise ValueError(
-                f"must be a tenancy OCID like ocid1.tenancy.oc1..aaaaaaaa... (lowercase); got {value!r}"
+                f"must be a tenancy OCID like ocid1.tenancy.oc1..aaaaaaaa... (lowercase); got {shown(value)}"
             )
         return value
 
@@ -104,7 +107,7 @@ class OciAccount(BaseAccount):
     @classmethod
     def _region(cls, value: str | None) -> str | None:
         if value is not None and not REGION.match(value):
-            raise ValueError(f"must be an OCI region identifier like us-ashburn-1 or ap-tokyo-1; got {value!r}")
+            raise ValueError(f"must be an OCI region identifier like us-ashburn-1 or ap-tokyo-1; got {shown(value)}")
         return value
 
     @field_validator("reports", mode="before")
@@ -118,7 +121,7 @@ class OciAccount(BaseAccount):
             if not value:
                 raise ValueError("list at least one of cost, usage (or leave 'reports' out: both)")
             if len(set(map(str, value))) != len(value):
-                raise ValueError(f"lists a report twice: {value}")
+                raise ValueError("lists a report twice; list each of cost, usage once")
             if "cost" not in value:
                 raise ValueError("must include 'cost': BilledCost comes from the cost reports")
         return value
@@ -132,21 +135,21 @@ class OciAccount(BaseAccount):
     @classmethod
     def _namespace(cls, value: str) -> str:
         if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
-            raise ValueError(f"must be an Object Storage namespace (lowercase letters, digits); got {value!r}")
+            raise ValueError(f"must be an Object Storage namespace (lowercase letters, digits); got {shown(value)}")
         return value
 
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+(:\d+)?/?$", value):
-            raise ValueError(f"must be an http(s)://host[:port] URL; got {value!r}")
+            raise ValueError(f"must be an http(s)://host[:port] URL; got {shown(value)}")
         return value.rstrip("/") if value else value
 
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str | None) -> str | None:
         if value is not None and not CURRENCY.match(value):
-            raise ValueError(f"must be an ISO 4217 code such as USD, JPY or EUR; got {value!r}")
+            raise ValueError(f"must be an ISO 4217 code such as USD, JPY or EUR; got {shown(value)}")
         return value
 
     @model_validator(mode="after")

@@ -37,7 +37,14 @@ from connectors.csv_dialect import CsvFile, csv_sql, line_of_record, prepare_csv
 from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.limits import ExpansionGuard
-from connectors.records import ControlTotal, LoadRecord, publish, read_record, record_path_for
+from connectors.records import (
+    ControlTotal,
+    LoadRecord,
+    RestatementGuard,
+    publish,
+    read_record,
+    record_path_for,
+)
 from connectors.storage import ObjectStore, gzip_damage
 
 # A cell value no export contains: lets us tell a padded-out ragged cell (NULL) from an empty one ('').
@@ -324,10 +331,12 @@ def load_run(
     scratch: Path,
     memory_limit: str = "2GB",
     threads: int = 2,
+    guard: RestatementGuard | None = None,
 ) -> LoadRecord:
     """Read every data file of ``run`` into ``bronze_path`` (replaced atomically) and return its record.
 
-    On any error nothing at ``bronze_path`` changes: the last good data stays."""
+    On any error, and when ``guard`` holds the load back (default: RestatementGuard()), nothing at
+    ``bronze_path`` changes: the last good data stays."""
     scratch.mkdir(parents=True, exist_ok=True)
     bronze_path.parent.mkdir(parents=True, exist_ok=True)
     temp_bronze = bronze_path.with_name(f".tmp-{uuid.uuid4().hex}-{bronze_path.name}")
@@ -337,7 +346,7 @@ def load_run(
         # Row order inside a bronze file carries no meaning; dropping it lets COPY stream in bounded memory.
         con = connect(scratch / "duckdb-tmp", memory_limit=memory_limit, threads=threads, preserve_insertion_order=False)
         record = _load(con, store, run, files, payer_key, export_name, bronze_path, temp_bronze, scratch / "csv")
-        publish(temp_bronze, bronze_path, record)
+        publish(temp_bronze, bronze_path, record, guard=guard or RestatementGuard())
         return record
     finally:
         if con is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from connectors.aws.manifest import ExportRun, list_billing_periods, read_run
 from connectors.aws.reader import load_run
 from connectors.errors import ExportAccessError
-from connectors.records import IngestOutcome, LoadRecord, read_record
+from connectors.records import IngestOutcome, LoadRecord, RestatementGuard, read_record
 from connectors.storage import LocalStore, ObjectStore, S3Store
 from registry.model import AwsAccount, AwsCredentials, AwsExport
 
@@ -124,7 +124,7 @@ class AwsPayerSource:
 
     def ingest(
         self, billing_period: str, bronze_root: Path, scratch: Path, *, force: bool = False,
-        memory_limit: str = "2GB", threads: int = 2,
+        memory_limit: str = "2GB", threads: int = 2, guard: RestatementGuard | None = None,
     ) -> AwsIngestOutcome:
         found = self.current_export_run(billing_period)
         if found is None:
@@ -140,7 +140,7 @@ class AwsPayerSource:
         try:
             record = load_run(
                 self.store(export), run, payer_key=self.payer.key, export_name=export.name, bronze_path=target,
-                scratch=work, memory_limit=memory_limit, threads=threads,
+                scratch=work, memory_limit=memory_limit, threads=threads, guard=guard,
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -37,6 +37,7 @@ from connectors.duckdb_util import connect, quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError
 from connectors.records import ControlTotal, LoadRecord
 from connectors.storage import ObjectStore, gzip_damage
+from registry.azure import same_billing_account
 
 # Date formats Cost Management writes: EA 'MM/DD/YYYY' (often without leading zeros), MCA and Parquet ISO
 # (dates or timestamps; dates are UTC days).
@@ -410,7 +411,9 @@ def _load(
             f"{run.location}: {missing_currency} row(s) have no billing currency; every cost row carries one — "
             "the export is damaged. The last good data is kept."
         )
-    others = sorted(a for a in accounts if a.lower() != billing_account_id.lower())
+    # Azure's own matching (registry.azure.billing_account_key): case-insensitive, and an MCA id registered as
+    # '<guid>:<guid>_<date>' is the account an export prints as the bare first '<guid>', and the other way round.
+    others = sorted(a for a in accounts if not same_billing_account(a, billing_account_id))
     if others:
         raise ExportFormatError(
             f"{run.location}: rows belong to billing account(s) {', '.join(others)}, not {billing_account_id} as "

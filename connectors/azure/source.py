@@ -20,7 +20,7 @@ from connectors.azure.manifest import ExportRun, find_run, list_billing_periods
 from connectors.azure.reader import LoadedDataset, load_dataset
 from connectors.azure.store import DEFAULT_PAGE_SIZE, store_for
 from connectors.errors import ExportNotFoundError
-from connectors.records import IngestOutcome, LoadRecord, publish, read_record
+from connectors.records import IngestOutcome, LoadRecord, RestatementGuard, publish, read_record
 from connectors.storage import ObjectStore
 from registry.azure import AzureAccount, AzureExport
 
@@ -90,7 +90,7 @@ class AzureBillingSource:
         return "+".join(self.account.export_of[d].name for d in DATASETS)
 
     def ingest(self, billing_period: str, bronze_root: Path, scratch: Path, *, force: bool = False,
-               memory_limit: str = "2GB", threads: int = 2) -> IngestOutcome:
+               memory_limit: str = "2GB", threads: int = 2, guard: RestatementGuard | None = None) -> IngestOutcome:
         runs = self._complete_runs(billing_period)
         if runs is None:
             return IngestOutcome("no_export", billing_period, [])
@@ -112,9 +112,11 @@ class AzureBillingSource:
                     billing_account_id=self.account.billing_account_id, bronze_path=targets[dataset],
                     scratch=work / dataset, memory_limit=memory_limit, threads=threads,
                 )
-            # Both read cleanly: publish the pair (each file and its record replaced atomically).
+            # Both read cleanly. The pair is held back together if either dataset shrinks too far (never half a
+            # month), then published (each file and its record replaced atomically).
+            (guard or RestatementGuard()).check([(read_record(targets[d]), loaded[d].record) for d in DATASETS])
             for dataset in DATASETS:
-                publish(loaded[dataset].temp_bronze, targets[dataset], loaded[dataset].record)
+                publish(loaded[dataset].temp_bronze, targets[dataset], loaded[dataset].record, guard=None)
         finally:
             for item in loaded.values():
                 item.temp_bronze.unlink(missing_ok=True)

@@ -42,7 +42,7 @@ from connectors.gcp.schema import (
     MONEY,
     WIRE_FIELDS,
 )
-from connectors.records import ControlTotal, LoadRecord, publish, read_record
+from connectors.records import ControlTotal, LoadRecord, RestatementGuard, publish, read_record
 from registry.base import month_start
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -111,6 +111,8 @@ class MonthTarget:
     bronze_path: Path
     lookback: timedelta
     counters: dict[str, int] = field(default_factory=dict)
+    # A full reload (forced, or after the export was rewritten) must not shrink the month unnoticed.
+    guard: RestatementGuard = field(default_factory=RestatementGuard)
 
 
 @dataclass(frozen=True)
@@ -429,7 +431,7 @@ def _write(
             counters=counters,
             notes=notes,
         )
-        publish(temp, target.bronze_path, record)
+        publish(temp, target.bronze_path, record, guard=target.guard)
         return MonthResult("loaded", record)
     finally:
         temp.unlink(missing_ok=True)

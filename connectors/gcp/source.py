@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from connectors.gcp.loader import (
     run_wire,
 )
 from connectors.gcp.local import LocalExport
-from connectors.records import IngestOutcome, LoadRecord, read_record
+from connectors.records import IngestOutcome, LoadRecord, RestatementGuard, read_record
 from registry.gcp import GcpAccount, GcpTable
 
 DATASETS: tuple[GcpTable, ...] = ("standard", "detailed")
@@ -124,7 +125,7 @@ class GcpBillingSource:
 
     def ingest(
         self, billing_period: str, bronze_root: Path, scratch: Path, *, force: bool = False,
-        memory_limit: str = "2GB", threads: int = 2,
+        memory_limit: str = "2GB", threads: int = 2, guard: RestatementGuard | None = None,
     ) -> IngestOutcome:
         # A folder of its own per ingest: two runs of the same month (a sensor run beside a manual one) must
         # not delete each other's working files when they clean up.
@@ -134,10 +135,8 @@ class GcpBillingSource:
         try:
             for table in self.account.tables:
                 export = self.export(table)
-                results.append(
-                    load_month(con, self._target(table, export, billing_period, bronze_root),
-                               self._fetcher(con, export, billing_period, work), work, force=force)
-                )
+                target = replace(self._target(table, export, billing_period, bronze_root), guard=guard or RestatementGuard())
+                results.append(load_month(con, target, self._fetcher(con, export, billing_period, work), work, force=force))
         finally:
             con.close()
             shutil.rmtree(work, ignore_errors=True)

@@ -34,7 +34,7 @@ from connectors.csv_dialect import CsvFile, csv_sql, line_of_record, prepare_csv
 from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.errors import ExportError, ExportFormatError
 from connectors.oci.columns import Column, Dataset, tag_key
-from connectors.records import ControlTotal, LoadRecord, publish
+from connectors.records import ControlTotal, LoadRecord, RestatementGuard, publish
 from connectors.storage import gzip_damage
 
 UnmatchedMode = str  # 'fail' | 'keep'
@@ -252,6 +252,7 @@ class MonthLoad:
     fallback_currency: str | None
     unmatched_corrections: UnmatchedMode
     scratch: Path  # where a report CSV DuckDB cannot read as delivered is rewritten (connectors/csv_dialect.py)
+    guard: RestatementGuard = field(default_factory=RestatementGuard)  # a forced reload must not shrink the month
 
 
 def _new_rows_select(load: MonthLoad, file: ReportFile, projection: Projection) -> str:
@@ -446,7 +447,7 @@ def load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, bronze_path: Pat
             counters=counters,
             notes=notes,
         )
-        publish(temp, bronze_path, record)
+        publish(temp, bronze_path, record, guard=load.guard)
         return record
     finally:
         # Only this load's own temporary file: another run of the same month may be writing its own now.

@@ -25,7 +25,7 @@ from connectors.errors import ExportFormatError
 from connectors.oci.columns import DATASETS, Dataset
 from connectors.oci.reader import MonthLoad, ObjectScan, ReportFile, load_month, scan
 from connectors.oci.store import PAGE_LIMIT, ReportStore, list_objects, store_for
-from connectors.records import IngestOutcome, LoadRecord, read_record
+from connectors.records import IngestOutcome, LoadRecord, RestatementGuard, read_record
 from connectors.storage import ObjectInfo
 from registry.base import month_start
 from registry.oci import OciAccount
@@ -197,7 +197,7 @@ class OciTenancySource:
 
     def ingest(
         self, billing_period: str, bronze_root: Path, scratch: Path, *, force: bool = False,
-        memory_limit: str = "2GB", threads: int = 2,
+        memory_limit: str = "2GB", threads: int = 2, guard: RestatementGuard | None = None,
     ) -> OciIngestOutcome:
         """Load the month's rows of every report object not yet in the month's bronze (all of them with force)."""
         objects = self.list_reports()
@@ -237,6 +237,7 @@ class OciTenancySource:
                         new_files=files, scans=scans, previous_bronze=target if previous is not None else None,
                         manifest=self.store.describe(dataset.prefix), fallback_currency=self.account.currency,
                         unmatched_corrections=self.account.unmatched_corrections, scratch=work / "csv",
+                        guard=guard or RestatementGuard(),
                     )
                     records.append(load_month(con, load, target))
                     new_objects.extend(o.key for o in to_load)

@@ -88,6 +88,13 @@ class AzureSourceSpec:
     rows_per_sub_day: int = 3
     commitment: Literal["reservation", "savings_plan"] = "reservation"
     seed: int = 0
+    # The billing account id the export prints, when it is not written as the registry writes it: real MCA
+    # exports may print only the first GUID of '<guid>:<guid>_<date>', in either case.
+    printed_billing_account_id: str | None = None
+
+    @property
+    def exported_billing_account_id(self) -> str:
+        return self.printed_billing_account_id or self.billing_account_id
 
     @property
     def export_names(self) -> dict[str, str]:
@@ -437,7 +444,7 @@ def _ea_values(row: _Row, spec: AzureSourceSpec, billing_period: str) -> dict[st
         "UnitPrice": str(row.unit_price), "ProductOrderId": row.product_order_id or "",
         "ProductOrderName": row.product_order_name or "", "Term": row.term or "", "PublisherType": row.publisher_type,
         "PublisherName": row.publisher_name, "ChargeType": row.charge_type, "Frequency": row.frequency,
-        "PricingModel": row.pricing_model, "AvailabilityZone": "", "BillingAccountId": spec.billing_account_id,
+        "PricingModel": row.pricing_model, "AvailabilityZone": "", "BillingAccountId": spec.exported_billing_account_id,
         "BillingAccountName": spec.billing_account_name, "BillingCurrencyCode": row.profile.currency,
         "BillingPeriodStartDate": days[0].strftime("%m/%d/%Y"), "BillingPeriodEndDate": days[-1].strftime("%m/%d/%Y"),
         "BillingProfileId": row.profile.id, "BillingProfileName": row.profile.name, "InvoiceSectionId": "",
@@ -453,7 +460,7 @@ def _mca_values(row: _Row, spec: AzureSourceSpec, billing_period: str) -> dict[s
     sub = row.subscription
     rate = row.profile.usd_rate
     return {
-        "invoiceId": "", "previousInvoiceId": "", "billingAccountId": spec.billing_account_id,
+        "invoiceId": "", "previousInvoiceId": "", "billingAccountId": spec.exported_billing_account_id,
         "billingAccountName": spec.billing_account_name, "billingProfileId": row.profile.id,
         "billingProfileName": row.profile.name, "invoiceSectionId": _uuid(row.profile.id, "section")[:4].upper(),
         "invoiceSectionName": f"{row.profile.name} - Default", "resellerName": "", "resellerMpnId": "",

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from connectors.errors import ExportError
-from connectors.records import IngestOutcome, LoadRecord
+from connectors.records import IngestOutcome, LoadRecord, RestatementGuard
 from orchestration.providers.base import Provider
 from orchestration.quality.checks import BRONZE_QUALITY_CHECK, bronze_quality_result
 from orchestration.resources import CostlakeResource
@@ -110,6 +110,14 @@ def _partitioned_check_specs(key: dg.AssetKey, partitions: dg.PartitionsDefiniti
         ]
 
 
+class BronzeLoadConfig(dg.Config):
+    """Run config of a source's bronze asset (ops: {<asset op>: {config: {...}}})."""
+
+    # Accept, for this run only, a new export that shrinks a month past the registry's max_shrink_percent (or
+    # to zero rows). Never a registry setting: it would stay on and let every later wipe through.
+    accept_shrink: bool = False
+
+
 def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = provider.asset_key(account.key)
     where = provider.describe(account)
@@ -127,12 +135,13 @@ def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.
         freshness_policy=provider.freshness,
         output_required=False,
     )
-    def _source_bronze(context: dg.AssetExecutionContext, costlake: CostlakeResource):
+    def _source_bronze(context: dg.AssetExecutionContext, config: BronzeLoadConfig, costlake: CostlakeResource):
         registry = costlake.registry()
         current = registry.get(account.key)
         month = partition_month(context.partition_key)
+        guard = RestatementGuard(registry.max_shrink_percent_for(current), accept=config.accept_shrink)
         try:
-            outcome = provider.source(current).ingest(month, costlake.paths.bronze, costlake.paths.scratch)
+            outcome = provider.source(current).ingest(month, costlake.paths.bronze, costlake.paths.scratch, guard=guard)
         except ExportError as error:
             # The message names the object and what to do; a data problem needs no stack trace.
             raise dg.Failure(description=str(error), allow_retries=False) from None

@@ -14,17 +14,20 @@ from connectors.records import IngestOutcome, LoadRecord, read_record
 from orchestration.providers.base import BronzeShape, Expectation, Provider
 from orchestration.quality.rules import BILLING_MONTH, CURRENCY_CODE, Pattern, Suite, Unique
 from registry import Registry
-from registry.azure import AzureAccount
+from registry.azure import BILLING_ACCOUNT_ID_FORMS, BILLING_ACCOUNT_ID_PATTERN, AzureAccount
 from registry.base import BaseAccount
 
 _GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # The connector lowercases subscription ids: one subscription, one key.
 AZURE_SUBSCRIPTION_GUID = rf"^{_GUID}$"
-# EA enrollment number, or MCA '<guid>:<guid>_YYYY-MM-DD'.
-BILLING_ACCOUNT_ID = rf"^(?:\d+|{_GUID}:{_GUID}_\d{{4}}-\d{{2}}-\d{{2}})$"
+# Every form Azure's Billing API accepts (EA enrollment number, PCN. partner id, bare GUID, MCA
+# '<guid>:<guid>_YYYY-MM-DD'), as the registry validates them: one pattern in one place.
+BILLING_ACCOUNT_ID = BILLING_ACCOUNT_ID_PATTERN
 # SubAccountId: the subscription; for charges without one the MCA billing profile ('XXXX-XXXX-XXX-XXX'),
-# the EA billing profile (the enrollment number) or the billing account.
-SUB_ACCOUNT_ID = rf"^(?:{_GUID}|[A-Z0-9]{{4}}-[A-Z0-9]{{4}}-[A-Z0-9]{{3}}-[A-Z0-9]{{3}}|\d+|{_GUID}:{_GUID}_\d{{4}}-\d{{2}}-\d{{2}})$"
+# the EA billing profile (the enrollment number) or the billing account (any of its forms).
+SUB_ACCOUNT_ID = (
+    rf"^(?:{_GUID}|[A-Z0-9]{{4}}-[A-Z0-9]{{4}}-[A-Z0-9]{{3}}-[A-Z0-9]{{3}}|{BILLING_ACCOUNT_ID_FORMS})$"
+)
 
 # Which FOCUS column each dataset's export total must equal.
 COLUMN_OF_DATASET = {"actual": "BilledCost", "amortized": "EffectiveCost"}
@@ -114,7 +117,8 @@ class AzureProvider(Provider):
                 name="costs_azure",
                 not_null=("SubAccountId",),
                 patterns=(
-                    Pattern("BillingAccountId", BILLING_ACCOUNT_ID, "EA enrollment number or MCA billing account id"),
+                    Pattern("BillingAccountId", BILLING_ACCOUNT_ID,
+                            "Azure billing account id: EA enrollment number, PCN. partner id, GUID or MCA id"),
                     Pattern("SubAccountId", SUB_ACCOUNT_ID,
                               "subscription GUID, else billing profile / billing account id"),
                 ),

@@ -30,10 +30,11 @@ from connectors.errors import (
     ExportError,
     ExportFormatError,
     ExportNotFoundError,
+    RestatementShrinkError,
     UnsafeKeyError,
 )
 from connectors.limits import CompressionBombError, DiskSpaceError
-from connectors.records import LoadRecord, record_path_for
+from connectors.records import LoadRecord, RestatementGuard, record_path_for
 from demo.aws import GeneratedMonth, LinkedAccount, PayerSpec, default_spec, write_payer_month
 from registry.model import AwsAccount
 
@@ -282,13 +283,19 @@ def describe_file(path: Path) -> list[tuple[str, str]]:
 
 
 def test_header_only_export_is_zero_cost_not_an_error(tmp_path: Path) -> None:
+    """Valid for a month that never had rows, and for one that had when the run accepts the shrink."""
+    fresh = setup_month(tmp_path / "fresh", load=False)
+    write_csv_gz(fresh.data_file, [read_csv_gz(fresh.data_file)[0]])
+    first = fresh.ingest()
+    assert first.status == "loaded" and first.record is not None and first.record.rows == 0
+
     setup = setup_month(tmp_path)
     header = read_csv_gz(setup.data_file)[0]
     write_csv_gz(setup.data_file, [header])
     run_id = setup.new_run()
 
     good_schema = describe_file(setup.bronze)
-    result = setup.ingest()
+    result = setup.source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch", guard=RestatementGuard(accept=True))
     assert result.status == "loaded" and result.record is not None
     record = result.record
     assert (record.run_id, record.rows, record.counters["ragged_rows"], record.counters["split_rows"]) == (run_id, 0, 0, 0)
@@ -304,8 +311,9 @@ def test_header_only_export_is_zero_cost_not_an_error(tmp_path: Path) -> None:
 def test_manifest_with_no_data_files_is_zero_cost(tmp_path: Path) -> None:
     setup = setup_month(tmp_path)
     setup.new_run(lambda manifest: manifest.update(reportKeys=[]))
+    setup.fails_keeping_last_good(RestatementShrinkError)  # the month had rows: held back unless accepted
 
-    result = setup.ingest()
+    result = setup.source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch", guard=RestatementGuard(accept=True))
     assert result.status == "loaded" and result.record is not None
     assert (result.record.rows, result.record.totals) == (0, [])
     assert query(f"SELECT count(*) FROM read_parquet('{setup.bronze}')") == [(0,)]
@@ -464,3 +472,56 @@ def test_a_file_that_is_no_export_is_not_quoted_back(tmp_path: Path) -> None:
     message = setup.fails_keeping_last_good(ExportFormatError)
     assert message.startswith(f"{setup.data_file}: not an AWS cost and usage report (no known column in its header)")
     assert "root:x" not in message and "/bin/bash" not in message
+
+# A restatement that shrinks a month sharply is held back (issue #9.3)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_header_only_redelivery_of_a_month_with_rows_is_held_back(tmp_path: Path) -> None:
+    """The reported wipe: a new manifest whose file has only a header must not silently empty the month."""
+    setup = setup_month(tmp_path)
+    before = setup.month.totals
+    rows = sum(t.rows + t.split_rows for t in before.values())
+    unblended = sum((t.unblended for t in before.values()), Decimal(0))
+    blended = sum((t.blended for t in before.values()), Decimal(0))
+    write_csv_gz(setup.data_file, [read_csv_gz(setup.data_file)[0]])
+    setup.new_run()
+
+    message = setup.fails_keeping_last_good(RestatementShrinkError)
+    assert message == (
+        f"{PAYER_KEY} {PERIOD}: the new export is held back as suspicious: cur ({setup.manifest}): {rows} rows -> 0 rows "
+        f"(100% fewer: an empty export), totals {blended} USD (blended), {unblended} USD (unblended) -> none. "
+        "The month keeps its last good data. If the provider really restated the month this way, accept it for one "
+        "run with `costlake run --accept-shrink` (Dagster run config: accept_shrink: true on the source's asset), or "
+        "allow it in the registry with max_shrink_percent (now 50) on the entry or at the top level."
+    )
+    # Nothing but the run flag lets an empty restatement through: not even a limit of 100%.
+    with pytest.raises(RestatementShrinkError):
+        setup.source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch", guard=RestatementGuard(100))
+
+
+def _keep_rows(setup: Setup, count: int) -> int:
+    lines = read_csv_gz(setup.data_file)
+    write_csv_gz(setup.data_file, lines[: count + 1])
+    return count
+
+
+@pytest.mark.parametrize(("keep_percent", "limit", "held_back"), [(40, 50, True), (60, 50, False), (40, 70, False),
+                                                                   (90, 0, True), (100, 0, False)])
+def test_shrink_beyond_the_limit_is_held_back(tmp_path: Path, keep_percent: int, limit: int, held_back: bool) -> None:
+    setup = setup_month(tmp_path)
+    old_rows = len(read_csv_gz(setup.data_file)) - 1
+    kept = _keep_rows(setup, old_rows * keep_percent // 100)
+    run_id = setup.new_run()
+    guard = RestatementGuard(max_shrink_percent=limit)
+    if held_back:
+        before = setup.snapshot()
+        with pytest.raises(RestatementShrinkError, match=rf"cur \(.*\): {old_rows} rows -> {kept} rows"):
+            setup.source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch", guard=guard)
+        assert setup.snapshot() == before
+        # The run flag accepts it, once.
+        guard = RestatementGuard(max_shrink_percent=limit, accept=True)
+    result = setup.source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch", guard=guard)
+    assert result.status == "loaded" and result.record is not None
+    assert (result.record.run_id, result.record.rows) == (run_id, kept)
+    assert query(f"SELECT count(*) FROM read_parquet('{setup.bronze}')") == [(kept,)]

@@ -19,9 +19,15 @@ import duckdb
 import pytest
 
 from connectors.azure.source import DATASETS, AzureBillingSource, bronze_path
-from connectors.errors import ExportError, ExportFormatError, ExportNotFoundError, UnsafeKeyError
+from connectors.errors import (
+    ExportError,
+    ExportFormatError,
+    ExportNotFoundError,
+    RestatementShrinkError,
+    UnsafeKeyError,
+)
 from connectors.limits import CompressionBombError
-from connectors.records import record_path_for
+from connectors.records import RestatementGuard, record_path_for
 from demo.azure.generator import (
     AzureSourceSpec,
     BillingProfile,
@@ -180,7 +186,12 @@ def test_empty_export_is_zero_cost_not_an_error(loaded: Loaded) -> None:
     header = ("\ufeff" + ",".join(ea_columns()) + "\n").encode("utf-8")
     for dataset in DATASETS:
         loaded.write_run(dataset, f"empty-{dataset}", {"part_0_0001.csv": header}, submitted="2026-10-09T00:00:00")
-    outcome = loaded.ingest()
+        # A month that never had rows: an empty export is simply zero cost.
+        loaded.write_run(dataset, f"empty-{dataset}", {"part_0_0001.csv": header}, period="2026-10")
+    fresh = loaded.ingest("2026-10")
+    assert fresh.status == "loaded" and [r.rows for r in fresh.records] == [0, 0]
+    # The month had rows: emptying it takes this run's acceptance (see the restatement tests below).
+    outcome = loaded.ingest(guard=RestatementGuard(accept=True))
     assert outcome.status == "loaded"
     for record in outcome.records:
         assert (record.rows, record.totals) == (0, [])
@@ -307,6 +318,64 @@ def test_export_of_another_billing_account_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "bronze" / "azure_actual").exists() or not list((tmp_path / "bronze").rglob("*.parquet"))
 
 
+MCA_ACCOUNT_GUID = "5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11"
+
+
+@pytest.mark.parametrize(
+    ("registered", "printed"),
+    [
+        # An MCA account registered in full; its export prints only the account's own GUID, in either case.
+        (SMALL_MCA.billing_account_id, MCA_ACCOUNT_GUID),
+        (SMALL_MCA.billing_account_id, MCA_ACCOUNT_GUID.upper()),
+        # ... and the other way round: registered short, the export prints the full id.
+        (MCA_ACCOUNT_GUID, SMALL_MCA.billing_account_id),
+        (MCA_ACCOUNT_GUID.upper(), SMALL_MCA.billing_account_id.upper()),
+        # A Partner Center id and a bare GUID (MOSA), the prefix / GUID in another case than registered.
+        ("PCN.7492839AB", "pcn.7492839ab"),
+        ("0b7c1e52-3d4f-4a6b-8c9d-0e1f2a3b4c5d", "0B7C1E52-3D4F-4A6B-8C9D-0E1F2A3B4C5D"),
+    ],
+)
+def test_billing_account_is_matched_the_way_azure_treats_its_ids(tmp_path: Path, registered: str, printed: str) -> None:
+    root = tmp_path / "container"
+    spec = replace(SMALL_MCA, billing_account_id=registered, printed_billing_account_id=printed)
+    month = write_source_month(root, spec, PERIOD)
+    source = AzureBillingSource(account_for(spec, root))
+    outcome = source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch")
+    assert outcome.status == "loaded"
+    by_dataset = {record.dataset: record for record in outcome.records}
+    for dataset, run in (("actual", month.actual), ("amortized", month.amortized)):
+        assert {(t.sub_account_id, t.currency): (t.rows, t.amounts["cost"]) for t in by_dataset[dataset].totals} == {
+            key: (rows, cost.normalize()) for key, (rows, cost) in run.totals.items()
+        }
+    bronze = bronze_path(tmp_path / "bronze", "actual", KEY, PERIOD)
+    # Bronze keeps what the export printed: the warehouse shows the provider's own id.
+    assert duckdb.sql(f"select distinct billing_account_id from read_parquet('{bronze}')").fetchall() == [(printed,)]
+
+
+@pytest.mark.parametrize(
+    ("registered", "printed"),
+    [
+        # Another MCA account (first GUID differs), whatever the rest says.
+        (SMALL_MCA.billing_account_id, "6e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11"),
+        ("6e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11", SMALL_MCA.billing_account_id),
+        # The organization GUID of an MCA id is not the account: registered short, an export of another
+        # account whose tenant GUID happens to be ours is not ours.
+        (MCA_ACCOUNT_GUID, "7f2c9b3d-1a4e-4f8b-a6c5-3d9e0b1f2a47:5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11_2019-05-31"),
+        ("PCN.7492839", "PCN.74928390"),
+        ("7492839", "PCN.7492839"),
+    ],
+)
+def test_rows_of_another_billing_account_are_refused(tmp_path: Path, registered: str, printed: str) -> None:
+    root = tmp_path / "container"
+    spec = replace(SMALL_MCA, billing_account_id=registered, printed_billing_account_id=printed)
+    write_source_month(root, spec, PERIOD)
+    source = AzureBillingSource(account_for(spec, root))
+    with pytest.raises(ExportFormatError) as raised:
+        source.ingest(PERIOD, tmp_path / "bronze", tmp_path / "scratch")
+    assert f"rows belong to billing account(s) {printed}, not {registered} as registered for '{KEY}'" in str(raised.value)
+    assert not list((tmp_path / "bronze").rglob("*.parquet"))
+
+
 def test_swapped_exports_are_refused_by_the_manifest_type(tmp_path: Path) -> None:
     root = tmp_path / "container"
     write_source_month(root, SMALL_EA, PERIOD)
@@ -419,3 +488,48 @@ def test_a_file_that_is_no_export_is_not_quoted_back(loaded: Loaded) -> None:
     assert message.startswith(f"{loaded.root}/{folder}/part_0_0001.csv: not an Azure cost details export (no known column")
     assert "root:x" not in message and "/bin/bash" not in message
     loaded.assert_kept(before)
+
+# --- a restatement that shrinks a month sharply is held back, both datasets together (issue #9.3) ----------
+
+
+def test_an_emptied_dataset_holds_back_the_whole_pair(loaded: Loaded) -> None:
+    before = loaded.snapshot()
+    header = ("\ufeff" + ",".join(ea_columns()) + "\n").encode("utf-8")
+    # The actual export re-delivers the month empty; the amortized one re-delivers it unchanged.
+    actual_manifest = loaded.write_run("actual", "empty-actual", {"part_0_0001.csv": header},
+                                       submitted="2026-10-09T00:00:00")
+    amortized = csv_text(loaded.current_blob("amortized")).encode("utf-8")
+    loaded.write_run("amortized", "same-amortized", {"part_0_0001.csv": amortized}, submitted="2026-10-09T00:00:00")
+    with pytest.raises(RestatementShrinkError) as raised:
+        loaded.ingest()
+    run, manifest = loaded.month.actual, loaded.root / actual_manifest / "manifest.json"
+    assert str(raised.value) == (
+        f"{KEY} {PERIOD}: the new export is held back as suspicious: actual ({manifest}): "
+        f"{run.rows} rows -> 0 rows (100% fewer: an empty export), totals {run.total('USD')} USD (cost) -> none. "
+        "The month keeps its last good data. If the provider really restated the month this way, accept it for one run "
+        "with `costlake run --accept-shrink` (Dagster run config: accept_shrink: true on the source's asset), or allow "
+        "it in the registry with max_shrink_percent (now 50) on the entry or at the top level."
+    )
+    loaded.assert_kept(before)  # neither dataset moved: never half a month
+    outcome = loaded.ingest(guard=RestatementGuard(accept=True))
+    assert {r.dataset: r.rows for r in outcome.records} == {"actual": 0, "amortized": loaded.month.amortized.rows}
+
+
+def test_a_smaller_reexport_is_held_back_past_the_limit_and_loads_within_it(tmp_path: Path) -> None:
+    root = tmp_path / "container"
+    first = write_source_month(root, replace(SMALL_EA, rows_per_sub_day=3), PERIOD)
+    source = AzureBillingSource(account_for(SMALL_EA, root))
+    bronze, scratch = tmp_path / "bronze", tmp_path / "scratch"
+    assert source.ingest(PERIOD, bronze, scratch).status == "loaded"
+    # A re-export with one row per subscription and day instead of three: a restatement dropping charges.
+    rerun = write_source_month(root, SMALL_EA, PERIOD, revision=1)
+    shrink = (first.actual.rows - rerun.actual.rows) * 100 // first.actual.rows
+    assert 50 < shrink < 80, shrink  # the input really shrinks past the default limit
+    before = {p: p.read_bytes() for p in sorted(bronze.rglob("*")) if p.is_file()}
+    with pytest.raises(RestatementShrinkError, match=rf"actual \(.*\): {first.actual.rows} rows -> {rerun.actual.rows} rows "
+                       rf"\({shrink}% fewer: more than the 50% allowed\)"):
+        source.ingest(PERIOD, bronze, scratch)
+    assert {p: p.read_bytes() for p in sorted(bronze.rglob("*")) if p.is_file()} == before
+    # The entry's own limit lets it through (what Registry.max_shrink_percent_for gives the asset).
+    outcome = source.ingest(PERIOD, bronze, scratch, guard=RestatementGuard(max_shrink_percent=80))
+    assert {r.dataset: r.rows for r in outcome.records} == {"actual": rerun.actual.rows, "amortized": rerun.amortized.rows}

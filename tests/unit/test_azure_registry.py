@@ -108,3 +108,70 @@ def test_container_urls() -> None:
         "http://127.0.0.1:10000/devstoreaccount1", "devstoreaccount1", "exports")
     with pytest.raises(ValueError, match="container name"):
         parse_container_url("https://contosobilling.blob.core.windows.net/Exports_1")
+
+
+# --- billing account ids: exactly what Azure's Billing REST API accepts --------------------------------
+
+MCA_LONG = "5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11:7f2c9b3d-1a4e-4f8b-a6c5-3d9e0b1f2a47_2019-05-31"
+MCA_GUID = "5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e11"
+
+
+def _with_id(billing_account_id: str) -> str:
+    return VALID.replace(f'"{MCA_LONG}"', f'"{billing_account_id}"')
+
+
+@pytest.mark.parametrize(
+    ("billing_account_id", "agreement"),
+    [
+        ("86115370", "ea"),  # EA enrollment number
+        ("1", "ea"),  # Azure's pattern is [0-9]+: any number of digits
+        ("123456789012345", "ea"),
+        ("PCN.7492839", "mpa"),  # Partner Center partner ids, the prefix in any case
+        ("pcn.Ab12Cd", "mpa"),
+        ("Pcn.X", "mpa"),
+        (MCA_GUID, "mosa/mca"),  # bare GUID: MOSA, or an MCA account as its exports print it
+        (MCA_GUID.upper(), "mosa/mca"),
+        (MCA_LONG, "mca"),
+        (MCA_LONG.upper(), "mca"),
+    ],
+)
+def test_every_form_azure_accepts_is_accepted(tmp_path: Path, billing_account_id: str, agreement: str) -> None:
+    account = load_registry(write(tmp_path, _with_id(billing_account_id))).get("fabrikam-mca")
+    assert isinstance(account, AzureAccount)
+    assert (account.billing_account_id, account.agreement) == (billing_account_id, agreement)
+
+
+@pytest.mark.parametrize(
+    "billing_account_id",
+    [
+        "contoso",  # a name, not an id
+        "PCN.",  # prefix without id
+        "PCN.12-34",  # '-' is not in [A-Za-z0-9]
+        "PCX.1234",
+        "12 34",
+        "-8611537",
+        "5e3a1f0c-8d2b-4c6a-9f1e-2b7c4d9a0e1",  # GUID one digit short
+        "5e3a1f0c8d2b4c6a9f1e2b7c4d9a0e11",  # GUID without dashes
+        f"{MCA_GUID}:",  # MCA id cut after ':'
+        f"{MCA_GUID}:7f2c9b3d-1a4e-4f8b-a6c5-3d9e0b1f2a47",  # no agreement date
+        f"{MCA_GUID}:7f2c9b3d-1a4e-4f8b-a6c5-3d9e0b1f2a47_2019-5-31",  # date not YYYY-MM-DD
+        f"{MCA_GUID}_2019-05-31",  # date on the bare GUID
+        f"/providers/Microsoft.Billing/billingAccounts/{MCA_LONG}",  # the ARM resource id, not the name
+    ],
+)
+def test_forms_azure_refuses_are_refused(tmp_path: Path, billing_account_id: str) -> None:
+    problems = errors(tmp_path, _with_id(billing_account_id))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{tmp_path / 'accounts.yaml'}:13: accounts[1].billing_account_id: must be a billing "
+                                  "account id as Azure's Billing API writes it")
+    assert "'PCN.'" in problems[0] and "'<guid>:<guid>_YYYY-MM-DD'" in problems[0]
+
+
+@pytest.mark.parametrize("other", [MCA_GUID, MCA_GUID.upper(), MCA_LONG.upper()])
+def test_one_mca_account_in_two_written_forms_is_registered_once(tmp_path: Path, other: str) -> None:
+    text = VALID + VALID.split("accounts:\n", 1)[1].split("  - key: fabrikam-mca\n", 1)[1].join(
+        ["  - key: fabrikam-again\n", ""]
+    ).replace(MCA_LONG, other)
+    problems = errors(tmp_path, text)
+    assert any(f"accounts[2].billing_account_id: {other} is already registered as accounts[1] (the same azure "
+               "account)" in p for p in problems), problems

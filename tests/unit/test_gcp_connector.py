@@ -15,11 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.errors import ExportFormatError, ExportNotFoundError, UnsafeKeyError
+from connectors.errors import ExportFormatError, ExportNotFoundError, RestatementShrinkError, UnsafeKeyError
 from connectors.gcp.loader import billing_period_bounds, connect
 from connectors.gcp.source import GcpBillingSource, bronze_path, feeds_costs
 from connectors.gcp.wire import DOUBLE, money_expr
-from connectors.records import record_path_for
+from connectors.records import RestatementGuard, record_path_for
 from demo.gcp.generator import (
     GcpSpec,
     Project,
@@ -158,6 +158,31 @@ def test_rows_gone_from_the_reread_window_reload_the_month(tmp_path: Path) -> No
     record = source.ingest(MONTH, bronze, scratch).records[0]
     assert any("reloaded in full" in note for note in record.notes)
     assert exact(record) == oracle(first + corrected)
+
+
+def test_a_full_reload_that_shrinks_the_month_is_held_back(tmp_path: Path) -> None:
+    """GCP appends rows, but a forced (or rewrite-triggered) full reload replaces the month: a copy that lost
+    most of its rows must not silently shrink it."""
+    rows = generate_month(SPEC, MONTH).standard
+    split = datetime(2026, 10, 3, tzinfo=UTC)
+    first = [r for r in rows if r["export_time"] < split]
+    src = tmp_path / "src"
+    write_ndjson(src / "a.ndjson", first)
+    write_ndjson(src / "b.ndjson", [r for r in rows if r["export_time"] >= split])
+    source = GcpBillingSource(account(src))
+    bronze, scratch = tmp_path / "bronze", tmp_path / "scratch"
+    assert source.ingest(MONTH, bronze, scratch).records[0].rows == len(rows)
+    target = bronze_path(bronze, "standard", "gcp-unit", MONTH)
+    before = (target.read_bytes(), record_path_for(target).read_bytes())
+    (src / "b.ndjson").unlink()  # the copy lost its later files
+    with pytest.raises(RestatementShrinkError) as raised:
+        source.ingest(MONTH, bronze, scratch, force=True)
+    assert f"gcp-unit {MONTH}: the new export is held back as suspicious: standard ({src}): {len(rows)} rows -> " \
+           f"{len(first)} rows" in str(raised.value)
+    assert "(cost)" in str(raised.value) and "(credits)" in str(raised.value) and "--accept-shrink" in str(raised.value)
+    assert (target.read_bytes(), record_path_for(target).read_bytes()) == before
+    record = source.ingest(MONTH, bronze, scratch, force=True, guard=RestatementGuard(accept=True)).records[0]
+    assert exact(record) == oracle(first)
 
 
 # --- the cost arithmetic -------------------------------------------------------------------------------------

@@ -5,16 +5,17 @@ load record survive byte for byte."""
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from connectors.errors import ExportFormatError, UnsafeKeyError
+from connectors.errors import ExportFormatError, RestatementShrinkError, UnsafeKeyError
 from connectors.limits import CompressionBombError
 from connectors.oci.columns import COST
-from connectors.oci.source import OciTenancySource, bronze_path
-from connectors.records import record_path_for
+from connectors.oci.source import OciTenancySource, bronze_path, index_path
+from connectors.records import RestatementGuard, record_path_for
 from demo.oci.generator import (
     GeneratedObject,
     GeneratedTenancy,
@@ -196,3 +197,23 @@ def test_a_file_that_is_no_report_is_not_quoted_back(tmp_path: Path, generated: 
     assert name in message and "not an OCI cost report (no known column in its header)" in message
     assert "root:x" not in message and "/bin/bash" not in message
     setup.assert_last_good_kept()
+
+def test_a_forced_reload_that_shrinks_the_month_is_held_back(tmp_path: Path, generated: GeneratedTenancy) -> None:
+    """OCI never rewrites a report, but after someone did (and the object index was deleted to accept it, as
+    the error above says), a forced reload replaces the month: it must not shrink it silently."""
+    setup = Setup(tmp_path, generated)
+    old_rows = json.loads(record_path_for(setup.bronze).read_text())["rows"]
+    october = [o.key for o in generated.objects if o.dataset == "cost" and "2026-10" in gzip.decompress(o.data).decode()]
+    for key in october[1:]:  # every October object after the first keeps its header and 3 lines
+        lines = gzip.decompress((setup.bucket / key).read_bytes()).decode().splitlines()
+        (setup.bucket / key).write_bytes(gzip.compress(("\n".join(lines[:4]) + "\n").encode()))
+    index_path(tmp_path / "bronze", KEY).unlink()
+    with pytest.raises(RestatementShrinkError) as raised:
+        setup.source.ingest(MONTH, tmp_path / "bronze", tmp_path / "scratch", force=True)
+    message = str(raised.value)
+    assert message.startswith(f"{KEY} {MONTH}: the new export is held back as suspicious: cost (")
+    assert f"): {old_rows} rows -> " in message and "USD (cost)" in message and "--accept-shrink" in message
+    setup.assert_last_good_kept()
+    outcome = setup.source.ingest(MONTH, tmp_path / "bronze", tmp_path / "scratch", force=True,
+                                  guard=RestatementGuard(accept=True))
+    assert outcome.status == "loaded" and 0 < outcome.records[0].rows < old_rows // 2

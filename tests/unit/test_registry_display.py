@@ -8,6 +8,7 @@ import pytest
 
 from demo.exports import demo_registry_text
 from registry import load_registry
+from registry.azure import billing_account_key
 from registry.model import Registry
 
 
@@ -42,7 +43,8 @@ def test_azure_gcp_oci_entries(demo: Registry) -> None:
 
 def test_identity_is_the_provider_account_id(demo: Registry) -> None:
     for account in demo.accounts:
-        expected = account.provider_account_id.lower() if account.provider == "azure" else account.provider_account_id
+        # Azure: one account whichever of its written forms (case, MCA long or short) the entry uses.
+        expected = billing_account_key(account.provider_account_id) if account.provider == "azure" else account.provider_account_id
         assert account.identity == (account.provider, expected)
 
 

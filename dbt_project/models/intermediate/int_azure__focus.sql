@@ -28,9 +28,15 @@ classified as (
     select
         *,
         case when commitment_type is not null then coalesce(benefit_id, reservation_id) end as commitment_id,
-        -- The entity BillingAccountId holds: an EA enrollment or an MCA billing account.
+        -- The entity BillingAccountId holds, named as the Azure portal names it (FOCUS asks for a consistent,
+        -- readable value, never null beside an id): an EA enrollment; a partner's (CSP) billing account for a
+        -- PCN. id; else a billing account (MCA, MOSA, or an MCA account printed as its bare GUID).
         case when billing_account_id is not null
-            then case when agreement = 'EA' then 'Enrollment' else 'Billing Account' end
+            then case agreement
+                when 'EA' then 'Enrollment'
+                when 'MPA' then 'Partner Billing Account'
+                else 'Billing Account'
+            end
         end as billing_account_type,
         -- Pricing currency: MCA exports price in pricingCurrency (costInPricingCurrency, converted to the billing
         -- currency with exchangeRatePricingToBilling); EA exports price in the billing currency (no such

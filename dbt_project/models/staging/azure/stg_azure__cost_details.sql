@@ -50,14 +50,18 @@ renamed as (
         -- categories
         x_dataset as dataset,
         x_schema as export_schema,
-        -- The agreement behind the billing account: from the id's shape first (an EA enrollment number is
-        -- all digits, an MCA billing account id '<guid>:<guid>_<yyyy-mm-dd>'), the detected header schema second.
+        -- The agreement behind the billing account, from the id's form (every form Azure's Billing API
+        -- accepts, see registry/azure.py): an EA enrollment number is digits, a Partner Center partner
+        -- account 'PCN.<id>', an MCA (or MPA) account '<guid>:<guid>_<yyyy-mm-dd>'. A bare GUID is a MOSA
+        -- (pay-as-you-go) account, or an MCA account whose export prints only the first GUID: the MCA
+        -- camelCase header (billingProfileId, ...) tells them apart.
         case
             when billing_account_id is null then null
             when regexp_full_match(billing_account_id, '[0-9]+') then 'EA'
+            when regexp_full_match(billing_account_id, '[Pp][Cc][Nn]\.[A-Za-z0-9]+') then 'MPA'
             when billing_account_id like '%:%' then 'MCA'
-            when x_schema in ('ea', 'ea-legacy') then 'EA'
-            else 'MCA'
+            when x_schema = 'mca' then 'MCA'
+            else 'MOSA'
         end as agreement,
         charge_type,
         pricing_model,
