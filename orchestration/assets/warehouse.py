@@ -151,7 +151,9 @@ class _LogWriter(io.TextIOBase):
 def _dbt_runner(dbt: DbtCliResource, context: dg.AssetExecutionContext, target: Path):
     def run(partitions: Sequence[PlannedPartition]) -> DbtOutcome:
         context.log.info(f"dbt build of {len(partitions)} partition(s): {', '.join(str(p.key) for p in partitions)}")
-        invocation = dbt.cli(["build", *vars_args()], target_path=target, raise_on_error=False)
+        # Unit tests check the SQL, not the data: `make test-unit` runs them, a data build need not.
+        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *vars_args()], target_path=target,
+                             raise_on_error=False)
         with contextlib.redirect_stdout(_LogWriter(context.log.debug)):
             for _ in invocation.stream_raw_events():
                 pass

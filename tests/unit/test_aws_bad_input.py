@@ -473,6 +473,7 @@ def test_a_file_that_is_no_export_is_not_quoted_back(tmp_path: Path) -> None:
     assert message.startswith(f"{setup.data_file}: not an AWS cost and usage report (no known column in its header)")
     assert "root:x" not in message and "/bin/bash" not in message
 
+# ---------------------------------------------------------------------------------------------
 # A restatement that shrinks a month sharply is held back (issue #9.3)
 # ---------------------------------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from orchestration.home import Home
+from orchestration.warehouse.build import prepare
 from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, vars_args
-from orchestration.warehouse.files import ensure_bronze_stubs, write_registry_tables
 from registry import load_registry
 
 # The models that decide money; each must keep at least one unit test.
@@ -87,10 +87,9 @@ def _dbt(command: list[str], root: Path, home: Home) -> tuple[subprocess.Complet
 def unit_test_run(tmp_path_factory: pytest.TempPathFactory) -> UnitTestRun:
     root = tmp_path_factory.mktemp("dbt-unit-tests")
     home = Home(root / "home").ensure()
-    ensure_bronze_stubs(home)
     registry_file = root / "registry.yaml"
     registry_file.write_text(_registry_yaml(), encoding="utf-8")
-    write_registry_tables(load_registry(registry_file), home)
+    prepare(home, load_registry(registry_file), [])  # what a build writes for dbt: bronze stubs, registry tables
 
     setup, setup_seconds = _dbt(
         ["build", "--empty", "--select", "+test_type:unit", "--resource-type", "model", "--resource-type", "seed"],
@@ -141,7 +140,7 @@ def test_mpa_unit_test_payers_are_what_the_registry_writes(unit_test_run: UnitTe
     try:
         written = con.execute(
             "SELECT payer_key, payer_account_id, usage_account_id, cost_basis FROM read_parquet(?) ORDER BY payer_key",
-            [str(unit_test_run.home.registry_tables / "aws_payer_accounts.parquet")],
+            [str(unit_test_run.home.build / "inputs" / "registry" / "aws_payer_accounts.parquet")],
         ).fetchall()
     finally:
         con.close()
