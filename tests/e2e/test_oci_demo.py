@@ -82,7 +82,8 @@ def test_usage_reports_fill_consumed_quantity_and_tags_are_one_map(demo_home: Ho
         """select count(*), count("ConsumedQuantity"), string_agg(distinct "ConsumedUnit", ',' order by "ConsumedUnit")
            from costs where "ProviderName" = 'Oracle'""",
     )
-    assert consumed == rows and units == "COUNT,GB_MS,MS"  # one usage line per kept cost line in the demo
+    # One usage line per kept cost line in the demo; the usage report's milliseconds (MS, GB_MS) in seconds.
+    assert consumed == rows and units == "Count,GB-Seconds,Seconds"
     keys = {k for (tags,) in query(demo_home, """select "Tags" from costs where "ProviderName" = 'Oracle'
                                                  and "Tags" is not null""") for k in json.loads(tags)}
     assert {"Oracle-Tags.CreatedBy", "Finance.CostCenter", "free form key", "team/app", "DevRel\\demo-release.version"} <= keys

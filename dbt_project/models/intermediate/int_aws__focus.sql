@@ -114,7 +114,8 @@ classified as (
         -- registration): FOCUS wants its EffectiveCost 0 and the cost on what it pays for, which CUR does not
         -- itemize. The line becomes the Purchase (billed, EffectiveCost 0) and, in `split` below, a Usage row
         -- of its consumption in the same charge period (BilledCost 0, EffectiveCost = its cost).
-        line_item_type = 'Fee' and reservation_arn is null and savings_plan_arn is null as is_unamortized_purchase,
+        coalesce(line_item_type = 'Fee' and reservation_arn is null and savings_plan_arn is null, false)
+            as is_unamortized_purchase,
         -- AWS keys its service by product code; one name and one category per code.
         coalesce(service_names.service_product_name, product_name, product_code) as service_name,
         coalesce(region_name, region_names.region_name_of_id, region_id) as region_name_filled
@@ -195,14 +196,15 @@ unit_priced as (
 
 ),
 
--- One row per line, and a second one (is_consumption) for each purchase AWS does not amortize. A join to
--- two constant rows rather than a UNION: unit_priced is then read once (see the top of the model).
+-- One row per line, and a second one (is_consumption) for each purchase AWS does not amortize: an
+-- equi-join to three constant rows (a hash join with a tiny build side) rather than a UNION, so that
+-- unit_priced is read once (see the top of the model).
 split as (
 
     select unit_priced.*, parts.is_consumption
     from unit_priced
-    inner join (values (false), (true)) as parts (is_consumption)
-        on not parts.is_consumption or unit_priced.is_unamortized_purchase
+    inner join (values (false, false), (true, false), (true, true)) as parts (for_unamortized, is_consumption)
+        on unit_priced.is_unamortized_purchase = parts.for_unamortized
 
 ),
 
