@@ -1,7 +1,8 @@
--- Kept AWS rows in the FOCUS 1.2 column set (see focus_columns()). One row per CUR line item, never
--- more or fewer: `costs` must add up to the export row for row (reconciliation, no-duplicate checks),
--- so AWS lines that FOCUS would split (a recurring commitment fee that also carries the unused part
--- of the commitment) stay one row; the README lists these deliberate differences.
+-- Kept AWS rows in the FOCUS 1.2 column set (see focus_columns()). One row per CUR line item: `costs`
+-- must add up to the export row for row (reconciliation, no-duplicate checks), so AWS lines that FOCUS
+-- would split (a recurring commitment fee that also carries the unused part of the commitment) stay one
+-- row (docs/focus-deviations.md). The one addition: a purchase AWS does not amortize also gets a row of its
+-- consumption (BilledCost 0, x_LineItemId '<line id>:consumption'; see `split`).
 -- Every CTE below is read exactly once, and the month of line items is read from the upstream view
 -- directly wherever it is needed: DuckDB materializes a CTE referenced twice (writes every column of
 -- every line to a temporary table, ~60 s at 10M rows), and the NOT MATERIALIZED hint does not survive
