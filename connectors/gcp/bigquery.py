@@ -14,7 +14,7 @@ Every query costs money (bytes scanned), so:
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,29 +278,124 @@ class BigQueryExport:
         return WireSource(wire_select(shape, reader, sql_literal(self.table_path)), "bigquery", self.table_path,
                           locate, explain, files=(self.table_path,), rows_read=count, notes=tuple(notes))
 
+    def partitions(self) -> tuple[list[date], bool] | None:
+        """The days the table has rows in, from INFORMATION_SCHEMA.PARTITIONS (metadata: no table data is
+        read), and whether some rows have no partition yet (streaming buffer). None when the table is not
+        partitioned by day or hour on its ingestion or export time: then there are no days to go by."""
+        from google.cloud import bigquery
+
+        partitioning = self.table().time_partitioning
+        if partitioning is None or partitioning.field not in (None, "export_time") or partitioning.type_ not in ("DAY", "HOUR"):
+            return None
+        project, dataset, table = self.table_path.split(".")
+        sql = (f"SELECT partition_id, total_rows FROM `{project}.{dataset}.INFORMATION_SCHEMA.PARTITIONS` "
+               "WHERE table_name = @table_name")
+        config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("table_name", "STRING", table)])
+        job = self._call("listing the table's partitions", self.client.query, sql, job_config=config,
+                         location=self.account.location)
+        days: set[date] = set()
+        unpartitioned = False
+        for row in self._call("listing the table's partitions", job.result):
+            partition_id, total_rows = str(row["partition_id"] or ""), row["total_rows"]
+            if total_rows is not None and int(total_rows) == 0:
+                continue
+            if partition_id[:8].isdigit() and len(partition_id) in (8, 10):
+                days.add(date(int(partition_id[:4]), int(partition_id[4:6]), int(partition_id[6:8])))
+            else:  # __STREAMING_UNPARTITIONED__, __NULL__, __UNPARTITIONED__
+                unpartitioned = True
+        return sorted(days), unpartitioned
+
+    def month_listing_plan(self, days: list[date]) -> tuple[set[str], list[date]]:
+        """Which invoice months the partition days prove, and which days must still be read.
+
+        The month loader reads invoice month M from the partitions of its window (``window``: the day before
+        M starts to ``late_days`` after it ends), so a day inside one month's window only holds rows of that
+        month: its month is listed without reading it. A day in two windows (the first days of a month hold
+        the previous month's late rows) is read only when one of its months is not proven by another day,
+        e.g. the current month in its first days, or the month before the table's first day."""
+        proven: set[str] = set()
+        shared: list[tuple[date, list[str]]] = []
+        for day in days:
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            months = []
+            for offset in (-1, 0, 1):
+                index = day.year * 12 + day.month - 1 + offset
+                month = f"{index // 12:04d}-{index % 12 + 1:02d}"
+                low, high = self.window(month, None)
+                if low <= moment < high:
+                    months.append(month)
+            if len(months) == 1:
+                proven.add(months[0])
+            elif months:
+                shared.append((day, months))
+        return proven, [day for day, months in shared if not set(months) <= proven]
+
     def billing_periods(self, from_month: str | None) -> list[str]:
-        """Invoice months the table holds (reads the invoice.month column of the partitions since ``from``)."""
+        """Invoice months the table holds: proven by its partition days where it can, read from the invoice.month
+        column of only the partitions that leave a month open (see month_listing_plan); without day
+        partitions, from the invoice.month column of the partitions since ``from``."""
         from google.cloud import bigquery
 
         self.check_schema()
+        listing = self.partitions()
+        months: list[Any] = []
         params: list[Any] = []
-        where = "TRUE"
-        if from_month is not None:
-            low, _ = self.window(from_month, None)
-            partition, params, _ = self._partition_clause(low, datetime(9999, 1, 1, tzinfo=UTC))
-            where = partition
-        sql = f"SELECT DISTINCT invoice.month AS month FROM `{self.table_path}` WHERE {where}"
-        job = self._call("listing invoice months", self.client.query, sql,
-                         job_config=bigquery.QueryJobConfig(query_parameters=params), location=self.account.location)
-        months = [row["month"] for row in self._call("listing invoice months", job.result)]
+        if listing is None:
+            where = "TRUE"
+            if from_month is not None:
+                low, _ = self.window(from_month, None)
+                where, params, _ = self._partition_clause(low, datetime(9999, 1, 1, tzinfo=UTC))
+        else:
+            days, unpartitioned = listing
+            if from_month is not None:
+                low, _ = self.window(from_month, None)
+                days = [d for d in days if datetime(d.year, d.month, d.day, tzinfo=UTC) >= low]
+            proven, unread = self.month_listing_plan(days)
+            months.extend(invoice_month(m) for m in proven)
+            if not unread and not unpartitioned:
+                where = ""
+            else:
+                where, params = self._days_clause(unread, unpartitioned)
+        if where:
+            sql = f"SELECT DISTINCT invoice.month AS month FROM `{self.table_path}` WHERE {where}"
+            job = self._call("listing invoice months", self.client.query, sql,
+                             job_config=bigquery.QueryJobConfig(query_parameters=params),
+                             location=self.account.location)
+            months += [row["month"] for row in self._call("listing invoice months", job.result)]
         bad = [m for m in months if m is None or len(str(m)) != 6 or not str(m).isdigit()]
         if bad:
             raise ExportFormatError(
                 f"{self.table_path}: rows with invoice.month {bad[0]!r}; every billing export row has an invoice "
                 "month written YYYYMM"
             )
-        result = sorted(f"{m[:4]}-{m[4:]}" for m in (str(m) for m in months))
+        result = sorted({f"{m[:4]}-{m[4:]}" for m in (str(m) for m in months)})
         return [m for m in result if from_month is None or m >= from_month]
+
+    def _days_clause(self, days: list[date], unpartitioned: bool) -> tuple[str, list[Any]]:
+        """A WHERE clause selecting the partitions of ``days`` (consecutive days as one range) and, when
+        ``unpartitioned``, the rows that have no partition yet."""
+        from google.cloud import bigquery
+
+        column = "_PARTITIONTIME" if self.table().time_partitioning.field is None else "export_time"
+        ranges: list[list[date]] = []
+        for day in days:
+            if ranges and (day - ranges[-1][1]).days == 1:
+                ranges[-1][1] = day
+            else:
+                ranges.append([day, day])
+        terms: list[str] = []
+        params: list[Any] = []
+        for index, (first, last) in enumerate(ranges):
+            terms.append(f"({column} >= @days{index}_from AND {column} < @days{index}_to)")
+            params += [
+                bigquery.ScalarQueryParameter(f"days{index}_from", "TIMESTAMP",
+                                              datetime(first.year, first.month, first.day, tzinfo=UTC)),
+                bigquery.ScalarQueryParameter(f"days{index}_to", "TIMESTAMP",
+                                              datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)),
+            ]
+        if unpartitioned:
+            terms.append(f"{column} IS NULL")
+        return " OR ".join(terms), params
 
 
 def _first_line(error: Exception) -> str:

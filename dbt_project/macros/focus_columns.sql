@@ -37,6 +37,7 @@
     ('x_InvoicingEntity', 'string'),
     ('x_LineItemId', 'string'), ('x_ExportFormat', 'string'),
     ('x_SourceFile', 'string'), ('x_SourceRunId', 'string'),
+    ('x_PricingUnit', 'string'),
   ]) }}
 {%- endmacro %}
 

@@ -502,6 +502,27 @@ class _MonthBuilder:
             pricing_public_on_demand_rate=price,
         )
         market["product"] = {"product_name": "Acme Observability Platform"}
+        if self.period.label.endswith("-09"):
+            # An annual Marketplace subscription paid upfront: a Fee line with no commitment, which AWS does
+            # not amortize (the FOCUS mapping adds its consumption row).
+            annual = Decimal("1188.00")
+            fee = self._row(mp_account, "Fee", "marketplace-annual", start, end,
+                            product_code="8xk2lrw4u9ysbr0wq3tz5hnl0", unblended=annual, billing_entity="AWS Marketplace")
+            fee.update(
+                line_item_usage_type="MP:AnnualProfessionalTier",
+                line_item_operation="Subscribe",
+                line_item_usage_amount=Decimal(1),
+                line_item_unblended_rate=annual,
+                line_item_blended_rate=annual,
+                line_item_line_item_description="Acme Observability Platform - Professional tier, 12 months upfront",
+                line_item_legal_entity="Acme Software, Inc.",
+                product_sku="8xk2lrw4u9ysbr0wq3tz5hnl0",
+                pricing_term="OnDemand",
+                pricing_unit="Units",
+                pricing_public_on_demand_cost=annual,
+                pricing_public_on_demand_rate=annual,
+            )
+            fee["product"] = {"product_name": "Acme Observability Platform"}
 
     def _apply_revision(self, last_day: datetime) -> None:
         """A rewrite of the month: late-arriving usage for every account and one re-rated

@@ -64,6 +64,7 @@ FABRIKAM_MCA = AzureSourceSpec(
     amortized_format="parquet",
     commitment="savings_plan",
     seed=47,
+    invoiced_months=("2026-08", "2026-09"),
 )
 DEMO_SOURCES = {"contoso-ea": CONTOSO_EA, "fabrikam-mca": FABRIKAM_MCA}
 DEMO_CONTAINERS = {"contoso-ea": "contosobilling/exports", "fabrikam-mca": "fabrikambilling/billing-exports"}

@@ -95,6 +95,7 @@ class AzureSourceSpec:
     @property
     def exported_billing_account_id(self) -> str:
         return self.printed_billing_account_id or self.billing_account_id
+    invoiced_months: tuple[str, ...] = ()  # months whose rows carry their invoice id (MCA invoiceId)
 
     @property
     def export_names(self) -> dict[str, str]:
@@ -315,8 +316,9 @@ def _generate_rows(spec: AzureSourceSpec, billing_period: str, revision: int) ->
         if billing_period.endswith("-10"):
             # An exchange returned part of the reservation: a refund, invoiced (actual) only.
             refund = Decimal("-412.50")
-            actual.append(_Row(purchase_day + timedelta(days=14), owner, profile, None, Decimal(-1), refund, _ZERO,
-                               refund, refund, charge_type="Refund", frequency="OneTime", pricing_model="Reservation",
+            # A negative quantity at the (non-negative) price: Quantity x UnitPrice = the negative cost.
+            actual.append(_Row(purchase_day + timedelta(days=14), owner, profile, None, Decimal(-1), -refund, _ZERO,
+                               -refund, refund, charge_type="Refund", frequency="OneTime", pricing_model="Reservation",
                                product=ids["order_name"], **commitment_fields))
     else:
         hourly = Decimal("1.25")  # savings plan commitment per hour, billed monthly
@@ -460,7 +462,8 @@ def _mca_values(row: _Row, spec: AzureSourceSpec, billing_period: str) -> dict[s
     sub = row.subscription
     rate = row.profile.usd_rate
     return {
-        "invoiceId": "", "previousInvoiceId": "", "billingAccountId": spec.exported_billing_account_id,
+        "invoiceId": _invoice_id(spec, billing_period), "previousInvoiceId": "",
+        "billingAccountId": spec.exported_billing_account_id,
         "billingAccountName": spec.billing_account_name, "billingProfileId": row.profile.id,
         "billingProfileName": row.profile.name, "invoiceSectionId": _uuid(row.profile.id, "section")[:4].upper(),
         "invoiceSectionName": f"{row.profile.name} - Default", "resellerName": "", "resellerMpnId": "",
@@ -478,7 +481,8 @@ def _mca_values(row: _Row, spec: AzureSourceSpec, billing_period: str) -> dict[s
         "subscriptionName": sub.name if sub else "", "publisherType": row.publisher_type, "publisherId": "",
         "publisherName": row.publisher_name, "resourceGroupName": row.resource_group or "",
         "ResourceId": row.resource or "", "resourceLocation": "westeurope" if meter else "",
-        "location": "EU West" if meter else "", "effectivePrice": row.effective_price, "quantity": row.quantity,
+        # MCA prices in the pricing currency (USD); costs are in the billing currency.
+        "location": "EU West" if meter else "", "effectivePrice": _q(row.effective_price * rate), "quantity": row.quantity,
         "unitOfMeasure": meter.unit if meter else "1", "chargeType": row.charge_type,
         "billingCurrency": row.profile.currency, "pricingCurrency": "USD", "costInBillingCurrency": row.cost,
         "costInPricingCurrency": _q(row.cost * rate), "costInUsd": _q(row.cost * rate),
@@ -487,11 +491,18 @@ def _mca_values(row: _Row, spec: AzureSourceSpec, billing_period: str) -> dict[s
         "exchangeRatePricingToBilling": _q(1 / rate), "exchangeRateDate": days[0].isoformat(),
         "isAzureCreditEligible": "True", "serviceInfo1": "", "serviceInfo2": "",
         "additionalInfo": json.dumps(row.additional_info) if row.additional_info else "",
-        "tags": _tags_text(row.tags, braces=True), "PayGPrice": row.payg_price, "frequency": row.frequency,
+        "tags": _tags_text(row.tags, braces=True), "PayGPrice": _q(row.payg_price * rate), "frequency": row.frequency,
         "term": row.term or "", "reservationId": row.reservation_id or "", "reservationName": row.reservation_name or "",
-        "pricingModel": row.pricing_model, "unitPrice": row.unit_price, "costAllocationRuleName": "",
+        "pricingModel": row.pricing_model, "unitPrice": _q(row.unit_price * rate), "costAllocationRuleName": "",
         "benefitId": row.benefit_id or "", "benefitName": row.benefit_name or "", "provider": "Azure",
     }
+
+
+def _invoice_id(spec: AzureSourceSpec, billing_period: str) -> str:
+    """An invoiced month's rows carry the invoice's number; the open month's are empty."""
+    if billing_period not in spec.invoiced_months:
+        return ""
+    return "G" + str(int(_uuid(spec.billing_account_id, "invoice", billing_period).replace("-", ""), 16) % 10**9).zfill(9)
 
 
 def _csv_bytes(header: list[str], records: Iterable[dict[str, Any]], *, bom: bool) -> bytes:
@@ -641,7 +652,9 @@ def write_source_month(
     purchases = sum((r.cost for r in actual_rows if r.charge_type in ("Purchase", "Refund") and r.benefit_id), _ZERO)
     covered = sum((r.cost for r in amortized_rows if r.charge_type == "Usage" and r.benefit_id), _ZERO)
     unused = sum((r.cost for r in amortized_rows if r.charge_type.startswith("Unused")), _ZERO)
-    actual_only = sum(1 for r in actual_rows if r.charge_type in ("Purchase", "Refund") and r.benefit_id)
+    # Rows with no twin: commitment purchases and refunds (actual only), and purchases Azure does not
+    # amortize, whose actual and amortized rows are two lines (the purchase and its consumption).
+    actual_only = sum(1 for r in actual_rows if r.charge_type in ("Purchase", "Refund"))
     return GeneratedAzureMonth(billing_period, actual, amortized, purchases, covered, unused, actual_only)
 
 

@@ -48,6 +48,9 @@ class GcpSpec:
     tax_rate: Decimal | None = Decimal("0.0825")
     days: int | None = None  # only the first N days of each month (small test months)
     late_rows: int = 0  # extra usage of the month's last day, exported 5 days after the month ended
+    # Usage Google reported late and bills in this invoice month with its real (previous month) time, and
+    # usage in the first UTC hours of the next month's 1st (still this month in Pacific time): N of each.
+    late_reported_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,21 @@ def generate_month(spec: GcpSpec, billing_period: str) -> GeneratedMonth:
     if spec.late_rows:
         # GCP rows carry no line-item id and the export may hold two identical rows: two real charges.
         add(dict(standard[-1]))
+    for index in range(spec.late_reported_rows):
+        project = spec.projects[(index + 1) % len(spec.projects)]
+        # Reported late: usage of the previous month's last days, billed in this invoice month, so its
+        # charge period starts before this billing period.
+        usage_start = first - timedelta(days=2 + index, hours=-3)
+        egress = _money(rng.uniform(0.1, 1))
+        add(_row(spec, project, "network", ("9DE9-9092-B3BC", "Network Internet Egress from Americas to Americas"),
+                 usage_start, usage_start + timedelta(hours=1), first + timedelta(days=1, hours=index), egress, [],
+                 billing_period, usage=(2.0e8, "bytes", 0.186, "gibibyte"), labels=[("reported", "late")]))
+        # The first UTC hours of the next month's 1st are this month's last evening in Pacific time.
+        utc_start = last.astimezone(UTC).replace(hour=0, minute=0) + timedelta(hours=1 + index)
+        egress = _money(rng.uniform(0.1, 1))
+        add(_row(spec, project, "network", ("9DE9-9092-B3BC", "Network Internet Egress from Americas to Americas"),
+                 utc_start, utc_start + timedelta(hours=1), utc_start + timedelta(hours=6), egress, [],
+                 billing_period, usage=(2.0e8, "bytes", 0.186, "gibibyte"), labels=[("hour", "early-utc")]))
     if spec.commitments:
         # Commitment fees: one row per day of the month, like Google's "Commitment v1" SKUs.
         for fee, project, sku, share in (
@@ -439,7 +457,7 @@ DEMO_SOURCES: dict[str, tuple[GcpSpec, tuple[str, ...], dict[str, str], tuple[st
             Project("acme-web-prod", "Web production", "412345678901"),
             Project("acme-data-platform", "Data platform", "412345678902"),
             Project("acme-ml-lab", "ML lab", "412345678903"),
-        ), seed=31, late_rows=3),
+        ), seed=31, late_rows=3, late_reported_rows=2),
         ("standard", "detailed"), {"standard": "ndjson", "detailed": "parquet"}, ("2026-09", "2026-10", "2026-11"),
     ),
     "gcp-eu": (

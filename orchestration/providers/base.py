@@ -69,6 +69,9 @@ class Provider(ABC):
     # <source key>/<YYYY-MM>.parquet files of that table.
     bronze_tables: dict[str, str]
     kinds: frozenset[str] = frozenset()
+    # Whether every row that is not a correction has its charge period inside its billing period; the
+    # `costs` check holds the provider's rows to it only then (quality.checks.costs_suite).
+    charge_period_within_billing_period: bool = True
 
     def asset_key(self, source_key: str) -> dg.AssetKey:
         return dg.AssetKey(["bronze", self.name, asset_name(source_key)])

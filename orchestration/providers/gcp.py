@@ -56,6 +56,9 @@ class GcpProvider(Provider):
     )
     bronze_tables = {"gcp_standard": "gcp/standard", "gcp_detailed": "gcp/detailed"}
     kinds = frozenset({"gcp", "bigquery"})
+    # Google bills usage reported late in a later invoice month with its real usage time: such a row's
+    # charge period starts before its billing period (the invoice month, in Pacific time).
+    charge_period_within_billing_period = False
 
     def source(self, account: BaseAccount) -> GcpBillingSource:
         assert isinstance(account, GcpAccount)

@@ -11,7 +11,7 @@ from connectors.oci.columns import COST, DATASETS, empty_bronze_select
 from connectors.oci.source import OciTenancySource
 from connectors.records import IngestOutcome, LoadRecord
 from orchestration.home import Home
-from orchestration.providers.base import BronzeShape, Expectation, Provider
+from orchestration.providers.base import BronzeShape, Expectation, Provider, RegistryTable
 from orchestration.quality.rules import BILLING_MONTH, CURRENCY_CODE, Pattern, Suite, Unique, WithinPeriod
 from registry import Registry
 from registry.base import BaseAccount
@@ -70,6 +70,18 @@ class OciProvider(Provider):
             )
             for t in record.totals
         ]
+
+    def registry_tables(self, registry: Registry) -> list[RegistryTable]:
+        """oci_tenancies (read by stg_oci__tenancies): each registered tenancy with the display name its
+        registry entry gives (`name:`), the first choice for BillingAccountName (the cost report names no
+        tenancy)."""
+        rows: list[tuple[object, ...]] = [
+            (tenancy.key, tenancy.tenancy_ocid, tenancy.name)
+            for tenancy in registry.sources_of(self.name)
+            if isinstance(tenancy, OciAccount)
+        ]
+        columns = (("tenancy_key", "VARCHAR"), ("tenancy_ocid", "VARCHAR"), ("tenancy_name", "VARCHAR"))
+        return [RegistryTable("oci_tenancies", columns, rows)]
 
     def extra_metadata(self, registry: Registry, account: BaseAccount, outcome: IngestOutcome) -> dict[str, Any]:
         newest = _newest_interval_end([r for r in outcome.records if r.dataset == COST.name])

@@ -18,7 +18,7 @@ from orchestration.quality.engine import (
     validate_bronze,
     validate_relation,
 )
-from orchestration.quality.rules import COSTS_SUITE, Suite
+from orchestration.quality.rules import CHARGE_PERIOD_IN_BILLING_PERIOD, COSTS_SUITE, Suite
 
 if TYPE_CHECKING:
     from connectors.records import LoadRecord
@@ -136,12 +136,18 @@ def bronze_quality_result(provider: Provider, records: Sequence[LoadRecord], hom
 
 
 def costs_suite(providers: Mapping[str, Provider]) -> Suite:
-    """The generic `costs` suite plus each provider's own rules, judged on that provider's rows."""
+    """The generic `costs` suite plus each provider's own rules, judged on that provider's rows, plus the
+    charge-period rule on the rows of the providers that guarantee it."""
     suite = COSTS_SUITE
     for provider in providers.values():
         own = provider.quality_suite("costs")
         if own is not None:
             suite = suite.merged(own.restricted(f'"ProviderName" = {sql_literal(provider.label)}'), name=suite.name)
+    guaranteed = [p.label for p in providers.values() if p.charge_period_within_billing_period]
+    if guaranteed:
+        labels = ", ".join(sql_literal(label) for label in guaranteed)
+        periods = Suite(name=suite.name, periods=(CHARGE_PERIOD_IN_BILLING_PERIOD,))
+        suite = suite.merged(periods.restricted(f'"ProviderName" IN ({labels})'), name=suite.name)
     return suite
 
 

@@ -170,6 +170,15 @@ class Suite:
         )
 
 
+# A charge lies inside its billing period, except a correction (FOCUS ChargeClass = Correction), which
+# may fix an earlier billing period's charge. Only for providers whose Provider declares
+# charge_period_within_billing_period: Google bills late-reported usage in a later invoice month with its
+# real usage time, so its rows may start before their billing period.
+CHARGE_PERIOD_IN_BILLING_PERIOD = WithinPeriod(
+    "ChargePeriodStart", "ChargePeriodEnd", period_start="BillingPeriodStart", period_end="BillingPeriodEnd",
+    when='"ChargeClass" IS DISTINCT FROM \'Correction\'',
+)
+
 # The `costs` mart: what holds for every provider's rows (FOCUS 1.2 rules). Each provider adds its id
 # formats through Provider.quality_suite("costs"), applied to its own rows (ProviderName = its label).
 COSTS_SUITE = Suite(
@@ -191,11 +200,8 @@ COSTS_SUITE = Suite(
         Pattern("ChargeCategory", r"^(?:Usage|Purchase|Tax|Credit|Adjustment)$", "FOCUS ChargeCategory value"),
         Pattern("ChargeClass", r"^Correction$", "FOCUS ChargeClass value (Correction or NULL)"),
     ),
-    # A correction (FOCUS ChargeClass = Correction) may fix an earlier billing period's charge.
-    periods=(
-        WithinPeriod("ChargePeriodStart", "ChargePeriodEnd", period_start="BillingPeriodStart",
-                     period_end="BillingPeriodEnd", when='"ChargeClass" IS DISTINCT FROM \'Correction\''),
-    ),
+    # The charge-period rule is not here: it holds only for the providers that guarantee it (see
+    # CHARGE_PERIOD_IN_BILLING_PERIOD), and checks.costs_suite() adds it for their rows.
     # One line of one export file may appear once per charge period: more means a reader or a join doubled
     # it. Line ids are unique per file only (AWS documents identity_line_item_id as unique within one
     # partition, not across the files of a delivery), so the source file is part of the key.

@@ -100,6 +100,63 @@ def test_commitments_purchases_and_amortized_usage(demo_home: Home, azure_oracle
     assert refunds == [("Purchase", "Correction", Decimal("-412.5"))]
 
 
+def test_a_purchase_azure_does_not_amortize_is_a_purchase_and_its_consumption(demo_home: Home) -> None:
+    """Marketplace and support purchases are in both exports: the actual row is the Purchase (EffectiveCost 0),
+    the amortized row its consumption (Usage, BilledCost 0); each export row is one row of `costs`."""
+    rows = query(
+        demo_home,
+        """select "ChargeDescription", "ChargeCategory", "x_LineItemId" like '%:consumption', count(*),
+                  sum("BilledCost"), sum("EffectiveCost"), round(sum("ListCost"), 6), sum("ConsumedQuantity")
+           from costs where "x_AccountKey" = 'fabrikam-mca' and "x_ChargeType" = 'Purchase'
+             and "CommitmentDiscountId" is null group by all order by all""",
+    )
+    months = 3
+    # (ListCost: the Marketplace plan is billed in EUR at a USD price, converted back at the export's rate.)
+    assert rows == [
+        ("Azure Support - Standard", "Purchase", False, months, Decimal("300"), 0, Decimal("300"), None),
+        ("Azure Support - Standard", "Usage", True, months, 0, Decimal("300"), 0, months),
+        ("Contoso Firewall Appliance - Standard Plan", "Purchase", False, months, Decimal("449.97"), 0,
+         Decimal("449.97"), None),
+        ("Contoso Firewall Appliance - Standard Plan", "Usage", True, months, 0, Decimal("449.97"), 0, months),
+    ]
+
+
+def test_invoice_ids_units_and_unit_prices(demo_home: Home) -> None:
+    # MCA invoiceId: set on every row of an invoiced month (August, September), null in the open October.
+    invoices = query(
+        demo_home,
+        """select strftime("BillingPeriodStart", '%Y-%m'), count(distinct "InvoiceId"), count(*) - count("InvoiceId")
+           from costs where "x_AccountKey" = 'fabrikam-mca' group by 1 order by 1""",
+    )
+    assert invoices == [("2026-08", 1, 0), ("2026-09", 1, 0), ("2026-10", 0, 395)]
+    units = set(query(
+        demo_home,
+        """select distinct "x_PricingUnit", "PricingUnit", "ConsumedUnit" from costs
+           where "ProviderName" = 'Microsoft' and "x_ChargeType" = 'Usage'""",
+    ))
+    assert units == {("1 Hour", "Hours", "Hours"), ("1 GB", "GB", "GB"), ("1 GB/Month", "GB/Month", "GB/Month"),
+                     ("1/Month", "Units/Month", "Units/Month")}
+    # Unit prices: per block; MCA's are in the pricing currency (USD), converted for the EUR profile.
+    [(eur_rows, bad_products, pricing_currencies, converted)] = query(
+        demo_home,
+        """select count(*),
+                  count(*) filter (where abs("ListUnitPrice" * "PricingQuantity" - "ListCost") > 1e-9 * greatest(abs("ListCost"), 1)
+                                      or abs("ContractedUnitPrice" * "PricingQuantity" - "ContractedCost") > 1e-9 * greatest(abs("ContractedCost"), 1)),
+                  string_agg(distinct "PricingCurrency", ','),
+                  count(*) filter (where "PricingCurrencyListUnitPrice" > "ListUnitPrice")
+           from costs where "x_AccountKey" = 'fabrikam-mca' and "BillingCurrency" = 'EUR' and "x_ChargeType" = 'Usage'
+             and "CommitmentDiscountId" is null""",
+    )
+    assert eur_rows > 0 and bad_products == 0 and pricing_currencies == "USD"
+    assert converted == eur_rows  # 1 EUR = 1.08 USD: every USD price is the larger number
+    [(nulls,)] = query(
+        demo_home,
+        """select count(*) from costs where "ProviderName" = 'Microsoft' and "ChargeCategory" in ('Usage', 'Purchase')
+           and "ChargeClass" is null and ("ListUnitPrice" is null or "ContractedUnitPrice" is null)""",
+    )
+    assert nulls == 0
+
+
 def test_reexported_month_holds_only_the_latest_run(demo_home: Home, azure_oracle: Oracle) -> None:
     run = azure_oracle["contoso-ea"]["2026-10"]
     runs = {r for (r,) in query(

@@ -31,8 +31,8 @@ def test_costs_reconcile_with_generator_per_account_and_month(demo_home: Home, d
         for source, month, account, billed, effective, rows in query(
             demo_home,
             """select "x_AccountKey", strftime("BillingPeriodStart", '%Y-%m'), "SubAccountId",
-                      sum("BilledCost"), sum("EffectiveCost"), count(*) from costs
-               where "ProviderName" = 'AWS' group by all""",
+                      sum("BilledCost"), sum("EffectiveCost"), count(*) filter (where "x_LineItemId" not like '%:consumption')
+               from costs where "ProviderName" = 'AWS' group by all""",
         )
     }
     expected_keys = set()
@@ -48,6 +48,30 @@ def test_costs_reconcile_with_generator_per_account_and_month(demo_home: Home, d
                 assert abs(effective - totals.effective) <= TOLERANCE, (source, month, account)
                 assert rows == totals.rows
     assert set(actual) == expected_keys  # nothing extra: no unregistered account leaked into costs
+
+
+def test_a_purchase_aws_does_not_amortize_is_a_purchase_and_its_consumption(demo_home: Home) -> None:
+    """A non-commitment Fee (the demo's annual Marketplace subscription): FOCUS wants EffectiveCost 0 on the
+    purchase, so the line becomes the Purchase (its billed cost) plus a Usage row of its consumption in the
+    same charge period (its effective cost); every total stays the line's."""
+    rows = query(
+        demo_home,
+        """select "ChargeCategory", "x_LineItemId" like '%:consumption', "BilledCost", "EffectiveCost", "ListCost",
+                  "PricingQuantity", "PricingUnit", "ConsumedQuantity", "ChargeFrequency"
+           from costs where "x_AccountKey" = 'acme-payer' and "x_ChargeType" = 'Fee'
+             and "CommitmentDiscountId" is null order by 2""",
+    )
+    annual = Decimal("1188")
+    assert rows == [
+        ("Purchase", False, annual, 0, annual, 1, "Units", None, "One-Time"),
+        ("Usage", True, 0, annual, 0, 1, "Units", 1, "One-Time"),
+    ]
+    [(ids,)] = query(
+        demo_home,
+        """select count(distinct replace("x_LineItemId", ':consumption', '')) from costs
+           where "x_AccountKey" = 'acme-payer' and "x_ChargeType" = 'Fee' and "CommitmentDiscountId" is null""",
+    )
+    assert ids == 1  # both rows name the one CUR line
 
 
 def test_legacy_csv_month_is_exact_to_the_last_digit(demo_home: Home, demo_oracle) -> None:

@@ -14,7 +14,10 @@ import pytest
 
 from demo.gcp.generator import DEMO_SOURCES, GeneratedMonth, costs_table, generate_gcp_demo, totals_of
 from orchestration.home import Home
+from orchestration.providers.catalog import PROVIDERS
 from orchestration.providers.gcp import GCP
+from orchestration.quality.checks import costs_suite
+from orchestration.quality.engine import validate_relation
 from orchestration.warehouse.verify import audit_published
 from registry import load_registry
 
@@ -149,3 +152,32 @@ def test_bronze_keeps_both_tables_and_the_demo_files_are_where_the_registry_says
     )
     assert sorted(records["gcp-eu"]) == [("standard", "2026-10", "parquet"), ("standard", "2026-11", "parquet")]
     assert Path(demo_home.root / "demo-exports" / "gcp-main" / "detailed").is_dir()
+
+
+def test_late_reported_usage_keeps_its_invoice_month_and_true_charge_period(demo_home: Home, gcp_oracle) -> None:
+    rows = query(
+        demo_home,
+        """select strftime("BillingPeriodStart", '%Y-%m'), "BillingPeriodStart", "BillingPeriodEnd",
+                  "ChargePeriodStart", "ChargePeriodEnd", "Tags" like '%"reported":"late"%', "BilledCost"
+           from costs where "x_AccountKey" = 'gcp-main'
+             and ("Tags" like '%"reported":"late"%' or "Tags" like '%"hour":"early-utc"%') order by 1, 4""",
+    )
+    expected = sorted(
+        (month, r["usage_start_time"].replace(tzinfo=None), any(label["key"] == "reported" for label in r["labels"]),
+         Decimal(r["cost"]))
+        for month, generated in gcp_oracle["gcp-main"].items() for r in generated.detailed
+        if any(label["key"] in ("reported", "hour") for label in r["labels"])
+    )
+    assert sorted((m, start, late, Decimal(billed)) for m, _, _, start, _, late, billed in rows) == expected
+    assert len(rows) == 4 * 3  # two late-reported and two early-UTC rows in each of three invoice months
+    for month, period_start, period_end, start, end, late, _ in rows:
+        if late:
+            # Billed in this invoice month, used in the previous one: before its billing period.
+            assert start < period_start and end <= period_start, (month, start)
+        else:
+            # 01:00-03:00 UTC on the next month's 1st is still this month in Pacific time (ends 07:00/08:00 UTC).
+            assert start.day == 1 and start.month != period_start.month and period_start <= start < end <= period_end
+
+    # The published `costs` passes the costs_quality suite with them (the late rows would fail the AWS rule).
+    report = validate_relation(demo_home.warehouse, "costs", costs_suite(PROVIDERS))
+    assert report.passed, [f.summary() for f in report.failures]

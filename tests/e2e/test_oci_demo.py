@@ -82,7 +82,8 @@ def test_usage_reports_fill_consumed_quantity_and_tags_are_one_map(demo_home: Ho
         """select count(*), count("ConsumedQuantity"), string_agg(distinct "ConsumedUnit", ',' order by "ConsumedUnit")
            from costs where "ProviderName" = 'Oracle'""",
     )
-    assert consumed == rows and units == "COUNT,GB_MS,MS"  # one usage line per kept cost line in the demo
+    # One usage line per kept cost line in the demo; the usage report's milliseconds (MS, GB_MS) in seconds.
+    assert consumed == rows and units == "Count,GB-Seconds,Seconds"
     keys = {k for (tags,) in query(demo_home, """select "Tags" from costs where "ProviderName" = 'Oracle'
                                                  and "Tags" is not null""") for k in json.loads(tags)}
     assert {"Oracle-Tags.CreatedBy", "Finance.CostCenter", "free form key", "team/app", "DevRel\\demo-release.version"} <= keys
@@ -107,3 +108,20 @@ def test_rerun_loads_no_object_twice(demo_copy: Home) -> None:
             outcome = source.ingest(month, demo_copy.bronze, demo_copy.scratch)
             assert (outcome.status, outcome.new_objects) == ("unchanged", ()), (key, month)
     assert {p: p.read_bytes() for p in sorted(bronze.glob("*/*"))} == before
+
+
+def test_billing_account_name_comes_from_the_registry_and_units_are_focus(demo_home: Home) -> None:
+    con = duckdb.connect(str(demo_home.warehouse), read_only=True)
+    try:
+        names = con.execute(
+            """select distinct "BillingAccountName" from costs where "ProviderName" = 'Oracle'"""
+        ).fetchall()
+        units = set(con.execute(
+            """select distinct "x_PricingUnit", "PricingUnit" from costs where "ProviderName" = 'Oracle'"""
+        ).fetchall())
+    finally:
+        con.close()
+    # The registry entry's `name:` (demo/registry/oci.yaml), not the root compartment's name in the report.
+    assert names == [("Tokyo tenancy (JPY)",)]
+    assert units == {("OCPU Per Hour", "OCPU-Hours"), ("ECPU Per Hour", "ECPU-Hours"), ("GB Months", "GB-Months"),
+                     ("Million Datapoints", "1000000 Datapoints")}

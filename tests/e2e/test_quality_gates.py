@@ -97,7 +97,7 @@ def test_broken_bronze_is_blocked_by_gx_checks_and_marts_keep_last_good_data(
     # ... and the quality check failed with the example rows as a markdown table.
     acme_check = latest_check(home, ["bronze", "aws", "acme_payer"], BRONZE_QUALITY_CHECK)
     assert not acme_check.passed
-    assert acme_check.description is not None and "3 of 822 rows" in acme_check.description
+    assert acme_check.description is not None and "3 of 823 rows" in acme_check.description
     failures_md = str(acme_check.metadata["failures"].value)
     assert "| row | bill_payer_account_id |" in failures_md
     assert "| 3 | 1111222233337 |" in failures_md

@@ -6,11 +6,14 @@ and repeated records, insertAll, jobs.query with parameters, paged results turne
 
 One thing it cannot do: ingestion-time partitions. bqemulator rewrites ``_PARTITIONTIME`` to
 ``CURRENT_TIMESTAMP()`` (every row "lives" in today's partition) and refuses partition decorators, so a
-month in the past could never be read through Google's partition filter. ``PartitionTimeProxy`` is the
-narrowest stand-in for that one feature: an HTTP proxy in front of the emulator that rewrites
-``_PARTITIONTIME`` in query text to ``TIMESTAMP_TRUNC(export_time, DAY)`` — for a billing export row
-that is what its ingestion partition is (the day it was exported). Everything else passes through
-unchanged, and the proxy keeps the query texts it saw so tests can show which partitions were asked for.
+month in the past could never be read through Google's partition filter, and its
+``INFORMATION_SCHEMA.PARTITIONS`` shows an ingestion-time table as one partition of today.
+``PartitionTimeProxy`` is the narrowest stand-in for that one feature: an HTTP proxy in front of the
+emulator that rewrites ``_PARTITIONTIME`` in query text to ``TIMESTAMP_TRUNC(export_time, DAY)`` — for a
+billing export row that is what its ingestion partition is (the day it was exported) — and answers a
+query of ``INFORMATION_SCHEMA.PARTITIONS`` for a table (``table_name = @table_name``) with the same days,
+counted from the table's rows. Everything else passes through unchanged, and the proxy keeps the query
+texts it saw so tests can show which partitions were asked for.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Emulator:
 
 
 _PARTITIONTIME = re.compile(r"\b_PARTITIONTIME\b", re.IGNORECASE)
+_PARTITIONS_VIEW = re.compile(r"`([\w-]+)\.(\w+)\.INFORMATION_SCHEMA\.PARTITIONS`", re.IGNORECASE)
 
 
 class PartitionTimeProxy:
@@ -143,6 +147,14 @@ class PartitionTimeProxy:
                 {p.get("name", ""): str(p.get("parameterValue", {}).get("value")) for p in query.get("queryParameters", [])}
             )
             query["query"] = _PARTITIONTIME.sub("TIMESTAMP_TRUNC(export_time, DAY)", text)
+            view = _PARTITIONS_VIEW.search(text)
+            if view and "@table_name" in text:
+                table = self.parameters[-1]["table_name"]
+                query["query"] = (
+                    "SELECT FORMAT_TIMESTAMP('%Y%m%d', TIMESTAMP_TRUNC(export_time, DAY)) AS partition_id, "
+                    f"COUNT(*) AS total_rows FROM `{view.group(1)}.{view.group(2)}.{table}` GROUP BY 1"
+                )
+                query.pop("queryParameters", None)
         return json.dumps(data).encode()
 
     @property

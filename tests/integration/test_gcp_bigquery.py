@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,41 @@ def test_standard_and_detailed_months_load_exactly_through_partition_pruned_quer
         # Partitions from the day before the Pacific month start to 10 days (late_days) after its end.
         assert params["partition_from"].startswith("2026-09-30")
         assert params["partition_to"].startswith("2026-11-11")
+
+
+def test_month_listing_reads_only_the_partitions_that_leave_a_month_open(
+    bq_emulator: Any, bq_proxy: PartitionTimeProxy, dataset: str
+) -> None:
+    full = GcpSpec("gcp-list", SPEC.billing_account_id, (Project("list-web", "List web", "712345678901"),),
+                   seed=9, commitments=False, tax_rate=None)
+    rows = [r for m in ("2026-08", "2026-09", "2026-10") for r in generate_month(full, m).standard]
+    # November is the current month, in its first days.
+    rows += generate_month(GcpSpec(**{**full.__dict__, "days": 3}), "2026-11").standard
+    table = create_table(bq_emulator.endpoint, dataset, "gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9", False)
+    insert(bq_emulator.endpoint, table, rows)
+    source = GcpBillingSource(account(bq_proxy, dataset))
+    seen = len(bq_proxy.queries)
+
+    assert source.billing_periods() == ["2026-08", "2026-09", "2026-10", "2026-11"]
+
+    queries = list(zip(bq_proxy.queries[seen:], bq_proxy.parameters[seen:], strict=True))
+    assert len([q for q, _ in queries if "INFORMATION_SCHEMA.PARTITIONS" in q]) == 1  # metadata: no table data
+    [(scan, params)] = [(q, p) for q, p in queries if "invoice.month" in q]
+    ranges = sorted((params[f"days{i}_from"][:10], params[f"days{i}_to"][:10]) for i in range(len(params) // 2))
+    # Only August's first days (they might hold July rows: July is not proven by any day) and October 31 on
+    # (November is proven by none of its own days yet) are read; September, October and most of August are
+    # proven by their partition days alone. Partitions are export days; consecutive ones form one range.
+    days = sorted({r["export_time"].date() for r in rows})
+    unread = [d for d in days if d <= date(2026, 8, 11) or d >= date(2026, 10, 31)]
+    expected: list[list[date]] = []
+    for day in unread:
+        if expected and day - expected[-1][1] == timedelta(days=1):
+            expected[-1][1] = day
+        else:
+            expected.append([day, day])
+    assert ranges == [(str(a), str(b + timedelta(days=1))) for a, b in expected]
+    assert len(unread) < len(days) / 3
+    assert "_PARTITIONTIME >= @days0_from AND _PARTITIONTIME < @days0_to" in scan
 
 
 def test_second_run_reads_only_rows_exported_since_the_watermark(

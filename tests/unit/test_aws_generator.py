@@ -330,8 +330,12 @@ def test_row_mix_is_a_realistic_month(tmp_path: Path) -> None:
         by_type.setdefault(row[0], []).append(row)
     assert {r[3] for r in by_type["RIFee"]} == {payer}
     assert {r[3] for r in by_type["SavingsPlanRecurringFee"]} == {payer}
-    (fee,) = by_type["Fee"]
-    assert fee[3] == payer and fee[5]
+    # September: the RI's upfront fee (the payer's, with the RI's ARN) and an annual Marketplace subscription
+    # paid upfront (no commitment: a purchase AWS does not amortize).
+    (fee,) = [r for r in by_type["Fee"] if r[5]]
+    assert fee[3] == payer
+    (annual,) = [r for r in by_type["Fee"] if not r[5]]
+    assert annual[1] == "AWS Marketplace" and annual[4] == Decimal("1188")
     assert len(by_type["Tax"]) == 4  # one per account
     assert all(r[4] < 0 for r in by_type["Credit"])
     # Each covered usage has a negation of the same amount in the same account.

@@ -417,3 +417,29 @@ def test_a_file_that_is_no_export_is_not_quoted_back(loaded: Any) -> None:
     message = _fails(source, bronze, before)
     assert message.startswith(f"{src / 'export-2.ndjson'}: not a BigQuery billing export (no known field)")
     assert "shell" not in message and "/bin/bash" not in message
+
+
+def test_month_listing_reads_only_days_that_leave_a_month_open() -> None:
+    """BigQueryExport.month_listing_plan: a partition day inside one month's loader window proves that month;
+    a day in two windows (a month's first days also hold the previous month's late rows) is read only when
+    one of its months is not proven by another day."""
+    from datetime import date, timedelta
+
+    from connectors.gcp.bigquery import BigQueryExport
+
+    export = BigQueryExport(GcpAccount.model_validate({
+        "key": "gcp-unit", "provider": "gcp", "billing_account_id": SPEC.billing_account_id,
+        "project_id": "fin-billing", "dataset": "billing", "late_days": 10,
+    }), "standard", client=object())
+    # August to October in full, then November's first five days (the current month).
+    days = [date(2026, 8, 1) + timedelta(days=n) for n in range((date(2026, 11, 6) - date(2026, 8, 1)).days)]
+    proven, unread = export.month_listing_plan(days)
+    assert proven == {"2026-08", "2026-09", "2026-10"}
+    # July's window reaches 2026-08-11 07:00 UTC: August 1..11 might hold July rows. November's window starts
+    # on October 31 (the day before its Pacific start), so October 31..November 5 might hold November rows.
+    assert unread == [date(2026, 8, d) for d in range(1, 12)] + [date(2026, 10, 31)] + [
+        date(2026, 11, d) for d in range(1, 6)]
+    # Once November has a day of its own (after October's late window), nothing is read at all.
+    later = days + [date(2026, 11, 6) + timedelta(days=n) for n in range(10)]
+    assert export.month_listing_plan(later) == ({"2026-08", "2026-09", "2026-10", "2026-11"},
+                                                [date(2026, 8, d) for d in range(1, 12)])

@@ -84,3 +84,33 @@ def test_same_tenancy_twice_is_refused(tmp_path: Path) -> None:
     second = VALID.split("accounts:\n", 1)[1].replace("key: oci-prod", "key: oci-prod-again")
     problems = errors(tmp_path, VALID + second)
     assert any("tenancy_ocid" in p and "already registered" in p for p in problems)
+
+
+def test_registry_table_gives_dbt_each_tenancys_registered_name(tmp_path: Path) -> None:
+    """OciProvider.registry_tables -> <home>/registry/oci_tenancies.parquet, read by stg_oci__tenancies: the
+    first choice for BillingAccountName (the reports name no tenancy)."""
+    import duckdb
+
+    from orchestration.home import Home
+    from orchestration.providers.oci import OCI
+    from orchestration.warehouse.files import write_registry_tables
+
+    registry = load_registry(write(tmp_path, VALID + """\
+  - key: oci-lab
+    provider: oci
+    tenancy_ocid: ocid1.tenancy.oc1..aaaaaaaalablablablab
+    bucket: /srv/oci-lab
+"""))
+    [table] = OCI.registry_tables(registry)
+    assert table.name == "oci_tenancies"
+    assert table.rows == [
+        ("oci-prod", "ocid1.tenancy.oc1..aaaaaaaaexampleexampleexample", "Production tenancy"),
+        ("oci-lab", "ocid1.tenancy.oc1..aaaaaaaalablablablab", None),  # no `name:`: the report's name, else the OCID
+    ]
+    home = Home.resolve(tmp_path / "home").ensure()
+    assert write_registry_tables(registry, home)["oci_tenancies"] == 2
+    rows = duckdb.execute(
+        f"select * from read_parquet('{home.registry_tables / 'oci_tenancies.parquet'}') order by 1"
+    ).fetchall()
+    assert rows == [("oci-lab", "ocid1.tenancy.oc1..aaaaaaaalablablablab", None),
+                    ("oci-prod", "ocid1.tenancy.oc1..aaaaaaaaexampleexampleexample", "Production tenancy")]

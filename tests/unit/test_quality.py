@@ -358,12 +358,37 @@ def test_costs_suite_applies_each_providers_rules_to_its_own_rows(tmp_path: Path
     # Unconditioned rules, the period rule (not on corrections) and the AWS rows: three GX batches.
     assert report.batches == 3
     late = found[("expect_column_pair_values_a_to_be_greater_than_b", "ChargePeriodEnd <= BillingPeriodEnd")]
-    assert (late.unexpected_count, late.element_count) == (1, 5)  # the August correction is not judged
+    # AWS rows only (the catalog says AWS guarantees the rule), and not the August correction.
+    assert (late.unexpected_count, late.element_count) == (1, 4)
     assert late.examples[0]["ChargePeriodEnd"] == "2026-10-02 00:00:00"
     duplicate = found[("expect_compound_columns_to_be_unique", key)]
     assert duplicate.unexpected_count == 2
     assert {(e["x_LineItemId"], e["x_SourceFile"]) for e in duplicate.examples} == {("a1", "f1")}
     assert {e["BilledCost"] for e in duplicate.examples} == {"1", "6"}
+
+
+def test_charge_period_rule_applies_only_where_the_provider_guarantees_it(tmp_path: Path) -> None:
+    assert [p.name for p in PROVIDERS.values() if not p.charge_period_within_billing_period] == ["gcp"]
+    gcp_billing = "01A2B3-C4D5E6-F7A8B9"
+    rows = [
+        # Google bills late-reported September usage in the October invoice (Pacific month, 07:00 UTC).
+        (1, 1, 1, 1, "USD", gcp_billing, "acme-web", "2026-10-01 07:00", "2026-11-01 07:00", "2026-09-28 10:00",
+         "2026-09-28 11:00", "Usage", None, "Google Cloud", "gcp-main", "g1", "f3"),
+        # The first UTC hours of October are September 30 in Pacific time: September's invoice.
+        (1, 1, 1, 1, "USD", gcp_billing, "acme-web", "2026-09-01 07:00", "2026-10-01 07:00", "2026-10-01 02:00",
+         "2026-10-01 03:00", "Usage", None, "Google Cloud", "gcp-main", "g2", "f3"),
+        # The same shape as the first row on AWS, which guarantees the rule: refused.
+        (1, 1, 1, 1, "USD", "111122223333", "012345678901", "2026-10-01", "2026-11-01", "2026-09-28 10:00",
+         "2026-09-28 11:00", "Usage", None, "AWS", "acme", "a9", "f1"),
+    ]
+    report = validate_relation(make_costs_db(tmp_path / "late.duckdb", rows), "costs", costs_suite(PROVIDERS))
+    [failure] = report.failures
+    assert (failure.expectation, failure.column) == (
+        "expect_column_pair_values_a_to_be_greater_than_b", "ChargePeriodStart >= BillingPeriodStart")
+    assert [e["x_LineItemId"] for e in failure.examples] == ["a9"]
+    assert failure.unexpected_count == 1
+    # Without the AWS row, Google's late and early-UTC rows pass.
+    assert validate_relation(make_costs_db(tmp_path / "gcp.duckdb", rows[:2]), "costs", costs_suite(PROVIDERS)).passed
 
 
 def aws_bronze(tmp_path: Path, **overrides: Any) -> Path:

@@ -1,7 +1,8 @@
--- Kept AWS rows in the FOCUS 1.2 column set (see focus_columns()). One row per CUR line item, never
--- more or fewer: `costs` must add up to the export row for row (reconciliation, no-duplicate checks),
--- so AWS lines that FOCUS would split (a recurring commitment fee that also carries the unused part
--- of the commitment) stay one row; the README lists these deliberate differences.
+-- Kept AWS rows in the FOCUS 1.2 column set (see focus_columns()). One row per CUR line item: `costs`
+-- must add up to the export row for row (reconciliation, no-duplicate checks), so AWS lines that FOCUS
+-- would split (a recurring commitment fee that also carries the unused part of the commitment) stay one
+-- row (docs/focus-deviations.md). The one addition: a purchase AWS does not amortize also gets a row of its
+-- consumption (BilledCost 0, x_LineItemId '<line id>:consumption'; see `split`).
 -- Every CTE below is read exactly once, and the month of line items is read from the upstream view
 -- directly wherever it is needed: DuckDB materializes a CTE referenced twice (writes every column of
 -- every line to a temporary table, ~60 s at 10M rows), and the NOT MATERIALIZED hint does not survive
@@ -107,17 +108,25 @@ classified as (
         coalesce(savings_plan_arn, reservation_arn) as commitment_id,
         case when savings_plan_arn is not null then 'Savings Plan'
              when reservation_arn is not null then 'Reserved Instance' end as commitment_type,
-        -- AWS's own abbreviations in FOCUS unit format (the unit itself is unchanged).
-        case pricing_unit
-            when 'Hrs' then 'Hours'
-            when 'Hour' then 'Hours'
-            when 'GB-Mo' then 'GB-Months'
-            when 'GB-Month' then 'GB-Months'
-            when 'GB-Hrs' then 'GB-Hours'
-            when 'Lambda-GB-Second' then 'GB-Seconds'
-            when 'GB-Second' then 'GB-Seconds'
+        -- AWS's abbreviations in FOCUS UnitFormat (the unit itself is unchanged): Hrs -> Hours, GB-Mo ->
+        -- GB-Months, vCPU-Hrs -> vCPU-Hours, Lambda-GB-Second -> GB-Seconds. Suffix LIKEs, not regexes: this
+        -- runs on every line of the month.
+        case
+            when pricing_unit in ('Hrs', 'Hr', 'Hour') then 'Hours'
+            when pricing_unit in ('Lambda-GB-Second', 'Lambda-GB-Second-ARM') then 'GB-Seconds'
+            when pricing_unit like '%-Hrs' then {{ dbt.concat(["left(pricing_unit, length(pricing_unit) - 3)", "'Hours'"]) }}
+            when pricing_unit like '%-Hr' then {{ dbt.concat(["left(pricing_unit, length(pricing_unit) - 2)", "'Hours'"]) }}
+            when pricing_unit like '%-Mo' then {{ dbt.concat(["left(pricing_unit, length(pricing_unit) - 2)", "'Months'"]) }}
+            when pricing_unit like '%-Hour' or pricing_unit like '%-Month' or pricing_unit like '%-Second'
+                then {{ dbt.concat(["pricing_unit", "'s'"]) }}
             else pricing_unit
         end as pricing_unit_focus,
+        -- A purchase AWS does not amortize (a non-commitment Fee: Marketplace annual subscription, domain
+        -- registration): FOCUS wants its EffectiveCost 0 and the cost on what it pays for, which CUR does not
+        -- itemize. The line becomes the Purchase (billed, EffectiveCost 0) and, in `split` below, a Usage row
+        -- of its consumption in the same charge period (BilledCost 0, EffectiveCost = its cost).
+        coalesce(line_item_type = 'Fee' and reservation_arn is null and savings_plan_arn is null, false)
+            as is_unamortized_purchase,
         -- AWS keys its service by product code; one name and one category per code.
         coalesce(service_names.service_product_name, product_name, product_code) as service_name,
         coalesce(region_name, region_names.region_name_of_id, region_id) as region_name_filled
@@ -202,6 +211,18 @@ unit_priced as (
 
 ),
 
+-- One row per line, and a second one (is_consumption) for each purchase AWS does not amortize: an
+-- equi-join to three constant rows (a hash join with a tiny build side) rather than a UNION, so that
+-- unit_priced is read once (see the top of the model).
+split as (
+
+    select unit_priced.*, parts.is_consumption
+    from unit_priced
+    inner join (values (false, false), (true, false), (true, true)) as parts (for_unamortized, is_consumption)
+        on unit_priced.is_unamortized_purchase = parts.for_unamortized
+
+),
+
 focus as (
 
     select
@@ -224,11 +245,13 @@ focus as (
         billing_period_end_at as "BillingPeriodEnd",
         usage_start_at as "ChargePeriodStart",
         usage_end_at as "ChargePeriodEnd",
-        billed_cost as "BilledCost",
-        effective_cost as "EffectiveCost",
-        list_cost as "ListCost",
-        unblended_cost as "ContractedCost",
-        charge_category as "ChargeCategory",
+        case when is_consumption then 0 else billed_cost end as "BilledCost",
+        case when is_unamortized_purchase and not is_consumption then 0 else effective_cost end as "EffectiveCost",
+        -- The consumption row was paid for by its purchase: its list and contracted figures are 0 there, so
+        -- that every cost column still adds up across rows.
+        case when is_consumption then 0 else list_cost end as "ListCost",
+        case when is_consumption then 0 else unblended_cost end as "ContractedCost",
+        case when is_consumption then 'Usage' else charge_category end as "ChargeCategory",
         case when is_correction then 'Correction' end as "ChargeClass",
         case
             when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Recurring'
@@ -278,19 +301,24 @@ focus as (
                 case when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Hours' else 'Units' end
             )
         end as "PricingUnit",
-        list_unit_price as "ListUnitPrice",
-        contracted_unit_price as "ContractedUnitPrice",
+        case when is_consumption then 0 else list_unit_price end as "ListUnitPrice",
+        case when is_consumption then 0 else contracted_unit_price end as "ContractedUnitPrice",
         -- CUR costs are in the currency AWS prices in (line_item_currency_code): pricing and billing
         -- currency are the same, so the PricingCurrency* columns repeat the billing-currency figures.
         currency as "PricingCurrency",
-        effective_cost as "PricingCurrencyEffectiveCost",
-        list_unit_price as "PricingCurrencyListUnitPrice",
-        contracted_unit_price as "PricingCurrencyContractedUnitPrice",
-        case when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') then usage_amount end
-            as "ConsumedQuantity",
-        case when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') and usage_amount is not null
-            then coalesce(pricing_unit_focus, 'Units') end
-            as "ConsumedUnit",
+        case when is_unamortized_purchase and not is_consumption then 0 else effective_cost end
+            as "PricingCurrencyEffectiveCost",
+        case when is_consumption then 0 else list_unit_price end as "PricingCurrencyListUnitPrice",
+        case when is_consumption then 0 else contracted_unit_price end as "PricingCurrencyContractedUnitPrice",
+        case
+            when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') then usage_amount
+            when is_consumption then pricing_quantity
+        end as "ConsumedQuantity",
+        case
+            when line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') and usage_amount is not null
+                then coalesce(pricing_unit_focus, 'Units')
+            when is_consumption then coalesce(pricing_unit_focus, 'Units')
+        end as "ConsumedUnit",
         commitment_id as "CommitmentDiscountId",
         commitment_type as "CommitmentDiscountType",
         case when savings_plan_arn is not null then 'Spend'
@@ -317,11 +345,13 @@ focus as (
         line_item_type as "x_ChargeType",
         usage_type as "x_UsageType",
         operation as "x_Operation",
-        line_item_id as "x_LineItemId",
+        case when is_consumption then {{ dbt.concat(["line_item_id", "':consumption'"]) }} else line_item_id end
+            as "x_LineItemId",
         export_format as "x_ExportFormat",
         source_file as "x_SourceFile",
-        source_run_id as "x_SourceRunId"
-    from unit_priced
+        source_run_id as "x_SourceRunId",
+        pricing_unit as "x_PricingUnit"
+    from split
 
 )
 

@@ -13,6 +13,11 @@
 --     amortized export spreads instead of listing) becomes a line with EffectiveCost = 0.
 --   * An amortized row without a twin (unused reservation / savings plan) becomes a line with
 --     BilledCost = 0.
+--   * A purchase Azure does not amortize (Marketplace, support plans; no reservation or savings plan) is
+--     in both exports with the same cost. Its two rows are NOT paired: the actual row is the purchase
+--     (EffectiveCost 0, as FOCUS wants of a purchase that covers later charges) and the amortized row is
+--     what Azure's amortized view says the purchase costs in its charge period (BilledCost 0). Both are
+--     lines of `costs`; int_azure__focus marks the second one as that purchase's consumption.
 --
 -- Whatever pairs (or fails to pair), every actual row's cost lands in BilledCost exactly once and every
 -- amortized row's cost in EffectiveCost exactly once, and pairs never cross a (source, month,
@@ -20,7 +25,7 @@
 -- sum(EffectiveCost) = the amortized export's total, which the reconciliation checks assert.
 {%- set shared_columns = [
     'billing_account_id', 'billing_account_name', 'billing_profile_id', 'billing_profile_name',
-    'invoice_section_id', 'invoice_section_name', 'sub_account_id', 'subscription_id', 'subscription_name',
+    'invoice_section_id', 'invoice_section_name', 'invoice_id', 'sub_account_id', 'subscription_id', 'subscription_name',
     'resource_group', 'resource_id', 'resource_name', 'meter_id', 'product_id', 'part_number',
     'reservation_id', 'reservation_name', 'benefit_id', 'benefit_name', 'export_schema', 'charge_type',
     'pricing_model', 'frequency', 'publisher_type', 'publisher_name', 'meter_category', 'meter_sub_category',
@@ -40,6 +45,9 @@ numbered as (
 
     select
         *,
+        coalesce(charge_type in ('Purchase', 'Refund') and coalesce(benefit_id, reservation_id) is null
+                 and coalesce(pricing_model, '') not in ('Reservation', 'SavingsPlan'), false)
+            as is_unamortized_purchase,
         row_number() over (
             partition by account_key, billing_period, dataset, match_key
             order by cost, source_file, source_line
@@ -65,6 +73,7 @@ paired as (
     select
         coalesce(actual.account_key, amortized.account_key) as account_key,
         coalesce(actual.billing_period, amortized.billing_period) as billing_period,
+        coalesce(actual.is_unamortized_purchase, amortized.is_unamortized_purchase) as is_unamortized_purchase,
         coalesce(actual.match_key, amortized.match_key) as match_key,
         coalesce(actual.pair_number, amortized.pair_number) as pair_number,
         {%- for column in shared_columns %}
@@ -93,6 +102,7 @@ paired as (
         and actual.billing_period = amortized.billing_period
         and actual.match_key = amortized.match_key
         and actual.pair_number = amortized.pair_number
+        and not actual.is_unamortized_purchase
 
 )
 

@@ -13,7 +13,10 @@ classified as (
         case
             when cost_type = 'tax' then 'Tax'
             when cost_type in ('adjustment', 'rounding_error') then 'Adjustment'
-            when commitment_fee_kind is not null then 'Purchase'
+            when commitment_fee_kind is not null and is_amortized_fee then 'Purchase'
+            -- A month's fee that covered no usage is the commitment's unused part (FOCUS: a Usage row with
+            -- CommitmentDiscountStatus 'Unused' keeping its cost), not a purchase of later charges.
+            when commitment_fee_kind is not null then 'Usage'
             when cost_type is null or cost_type = 'regular' then 'Usage'
             else 'Adjustment'
         end as charge_category,
@@ -221,9 +224,9 @@ focus as (
         effective_cost as "PricingCurrencyEffectiveCost",
         list_unit_price as "PricingCurrencyListUnitPrice",
         contracted_unit_price as "PricingCurrencyContractedUnitPrice",
-        case when charge_category = 'Usage' and not is_correction and usage_unit is not null then usage_amount_checked end
-            as "ConsumedQuantity",
-        case when charge_category = 'Usage' and not is_correction and usage_unit is not null
+        case when charge_category = 'Usage' and not is_correction and commitment_fee_kind is null and usage_unit is not null
+            then usage_amount_checked end as "ConsumedQuantity",
+        case when charge_category = 'Usage' and not is_correction and commitment_fee_kind is null and usage_unit is not null
                   and usage_amount_checked is not null then usage_unit_focus end as "ConsumedUnit",
         case when commitment_discount_category is not null
              then coalesce(commitment_credit_id, sku_id) end as "CommitmentDiscountId",
@@ -234,9 +237,13 @@ focus as (
             when 'Spend' then 'Committed Use Discount (spend-based)'
         end as "CommitmentDiscountType",
         commitment_discount_category as "CommitmentDiscountCategory",
-        -- Covered usage used the commitment; how much of a fee went unused the export does not say.
-        case when commitment_discount_category is not null and charge_category = 'Usage' then 'Used' end
-            as "CommitmentDiscountStatus",
+        -- Covered usage used the commitment, a fee of a month without covered usage is unused; how much of a
+        -- fee went unused in a month with covered usage the export does not say.
+        case
+            when commitment_discount_category is null or charge_category != 'Usage' then null
+            when commitment_fee_kind is not null then 'Unused'
+            else 'Used'
+        end as "CommitmentDiscountStatus",
         commitment_quantity as "CommitmentDiscountQuantity",
         case
             when commitment_quantity is null then null
@@ -257,7 +264,8 @@ focus as (
         line_item_id as "x_LineItemId",
         {{ dbt.concat(["dataset", "':'", "source_format"]) }} as "x_ExportFormat",
         source_file as "x_SourceFile",
-        source_run_id as "x_SourceRunId"
+        source_run_id as "x_SourceRunId",
+        usage_pricing_unit as "x_PricingUnit"
     from unit_priced
 
 )

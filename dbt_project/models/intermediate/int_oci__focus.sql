@@ -18,12 +18,61 @@ tenancies as (
 
 ),
 
+-- The name the registry entry gives the tenancy (`name:`), the first choice: the report may have no
+-- root-compartment line at all.
+registered as (
+
+    select account_key as registered_key, tenancy_name as registered_name
+    from {{ ref('stg_oci__tenancies') }}
+
+),
+
 named as (
 
-    select line_items.*, tenancies.tenancy_name
+    select
+        line_items.*,
+        tenancies.tenancy_name,
+        registered.registered_name,
+        -- cost/skuUnitDescription in FOCUS UnitFormat: 'OCPU Per Hour' -> 'OCPU-Hours', 'GB Months' ->
+        -- 'GB-Months', 'Million Datapoints' -> '1000000 Datapoints', '10,000 Requests' -> '10000 Requests'.
+        case
+            when sku_unit_description is null then null
+            when lower(sku_unit_description) in ('gigabyte storage capacity per month', 'gigabytes per month',
+                                                 'gb per month', 'gb months', 'gigabyte months')
+                then 'GB-Months'
+            when lower(sku_unit_description) like '% per hour'
+                then {{ dbt.concat(["trim(left(sku_unit_description, length(sku_unit_description) - 9))", "'-Hours'"]) }}
+            when lower(sku_unit_description) like '% per month'
+                then {{ dbt.concat(["trim(left(sku_unit_description, length(sku_unit_description) - 10))", "'-Months'"]) }}
+            when lower(sku_unit_description) like '% months'
+                then {{ dbt.concat(["trim(left(sku_unit_description, length(sku_unit_description) - 7))", "'-Months'"]) }}
+            when lower(sku_unit_description) like '% hours'
+                then {{ dbt.concat(["trim(left(sku_unit_description, length(sku_unit_description) - 6))", "'-Hours'"]) }}
+            when lower(sku_unit_description) like 'million %'
+                then {{ dbt.concat(["'1000000 '", "trim(substr(sku_unit_description, 9))"]) }}
+            when regexp_matches(sku_unit_description, '^[0-9][0-9,]* ')
+                then replace(sku_unit_description, ',', '')
+            else sku_unit_description
+        end as pricing_unit_focus,
+        -- The usage report measures in milliseconds ('MS', 'GB_MS'): FOCUS has no such time unit, so the
+        -- consumed quantity is turned into seconds (exact: x 0.001).
+        case upper(consumed_unit)
+            when 'MS' then 'Seconds'
+            when 'GB_MS' then 'GB-Seconds'
+            when 'TB_MS' then 'TB-Seconds'
+            when 'BYTE_MS' then 'Byte-Seconds'
+            when 'COUNT' then 'Count'
+            when 'BYTES' then 'Bytes'
+            when 'BYTE' then 'Bytes'
+            else consumed_unit
+        end as consumed_unit_focus,
+        case when upper(consumed_unit) in ('MS', 'GB_MS', 'TB_MS', 'BYTE_MS')
+            then consumed_quantity * 0.001 else consumed_quantity end as consumed_quantity_focus
     from line_items
     left join tenancies
         on line_items.tenant_id = tenancies.tenancy_id
+    left join registered
+        on line_items.account_key = registered.registered_key
 
 ),
 
@@ -34,9 +83,10 @@ focus as (
         cast('Oracle' as {{ dbt.type_string() }}) as "PublisherName",
         cast('Oracle' as {{ dbt.type_string() }}) as "InvoiceIssuerName",
         tenant_id as "BillingAccountId",
-        -- The tenancy's name (root compartment, see `tenancies`), else its OCID. (The registry's display
-        -- name would be the next fallback, but the orchestration writes no OCI registry table yet.)
-        case when tenant_id is not null then coalesce(tenancy_name, tenant_id) end as "BillingAccountName",
+        -- The registry's name for the tenancy, else the report's (root compartment, see `tenancies`), else
+        -- its OCID.
+        case when tenant_id is not null then coalesce(registered_name, tenancy_name, tenant_id) end
+            as "BillingAccountName",
         case when tenant_id is not null then 'Tenancy' end as "BillingAccountType",
         -- OCI's unit of cost allocation below the tenancy is the compartment (the root compartment's
         -- OCID is the tenancy's own).
@@ -93,10 +143,12 @@ focus as (
             )
         end as "ResourceType",
         sku_id as "SkuId",
+        -- What the SKU meters: the product's description ('Compute - Standard - E4 - OCPU').
+        case when sku_id is not null then product_description end as "SkuMeter",
         billed_quantity as "PricingQuantity",
-        sku_unit_description as "PricingUnit",
-        consumed_quantity as "ConsumedQuantity",
-        consumed_unit as "ConsumedUnit",
+        case when billed_quantity is not null then pricing_unit_focus end as "PricingUnit",
+        consumed_quantity_focus as "ConsumedQuantity",
+        case when consumed_quantity_focus is not null then consumed_unit_focus end as "ConsumedUnit",
         -- cost/currencyCode is the currency the tenancy is priced and billed in: one currency for both, so
         -- the PricingCurrency* columns repeat the billing-currency figures.
         currency as "PricingCurrency",
@@ -116,7 +168,8 @@ focus as (
         reference_no as "x_LineItemId",
         cast('oci-cost-csv' as {{ dbt.type_string() }}) as "x_ExportFormat",
         source_file as "x_SourceFile",
-        source_run_id as "x_SourceRunId"
+        source_run_id as "x_SourceRunId",
+        sku_unit_description as "x_PricingUnit"
     from named
 
 )

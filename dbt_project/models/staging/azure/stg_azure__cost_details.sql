@@ -33,6 +33,8 @@ renamed as (
         billing_profile_name,
         invoice_section_id,
         invoice_section_name,
+        -- Empty until the month is invoiced (then the invoice's number, e.g. 'G012345678').
+        invoice_id,
         sub_account_id,
         subscription_id,
         subscription_name,
