@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home).ensure()
     registry = _registry(args, home)
     months = [m.strip() for m in args.months.split(",")] if args.months else None
-    report = run_pipeline(registry, home, months, force=args.force)
+    report = run_pipeline(registry, home, months, force=args.force, accept_shrink=args.accept_shrink)
     print_report(report)
     print_summary(home)
     failed_checks = [c for c in report.checks if not c[2]]
@@ -267,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--months", help="comma-separated YYYY-MM list (default: every month the exports hold)")
     p_run.add_argument("--force", action="store_true",
                        help="rebuild every (source, month) partition of the months, even those whose inputs did not change")
+    p_run.add_argument("--accept-shrink", action="store_true",
+                       help="accept restatements that shrink a month beyond max_shrink_percent (or to zero rows) in this run")
     p_run.set_defaults(func=cmd_run)
 
     p_status = sub.add_parser("status", help="billing status of every registered account")

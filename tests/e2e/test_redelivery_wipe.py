@@ -1,7 +1,6 @@
 """Issue #9.3 end to end: a header-only re-delivery of an AWS month that had rows must not wipe the month.
 `costlake run` fails naming the month, the rows and totals and how to accept; the published warehouse
-keeps the month's cost. (The `--accept-shrink` flag itself is the CLI's; the asset's run config that it
-sets is tested in tests/unit/test_restatement_guard.py.)"""
+keeps the month's cost; `costlake run --accept-shrink` then accepts the empty month."""
 
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ def month_cost(home: Home, source: str, month: str) -> tuple[int, Decimal]:
         ).fetchall()
     finally:
         con.close()
-    return int(rows), Decimal(total)
+    return int(rows), Decimal(total or 0)
 
 
 def test_header_only_redelivery_does_not_wipe_the_month(demo_copy: Home, capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,3 +61,9 @@ def test_header_only_redelivery_does_not_wipe_the_month(demo_copy: Home, capsys:
     assert "--accept-shrink" in output.out
     assert bronze.read_bytes() == bronze_bytes
     assert month_cost(demo_copy, "acme-payer", "2026-09") == before
+
+    # The provider really emptied the month: accepted for one run, the month is replaced and costs 0.
+    assert main(["run", "--home", str(demo_copy.root), "--months", "2026-09", "--accept-shrink"]) == 0
+    capsys.readouterr()
+    assert bronze.read_bytes() != bronze_bytes
+    assert month_cost(demo_copy, "acme-payer", "2026-09")[0] == 0

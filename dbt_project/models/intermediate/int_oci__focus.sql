@@ -7,14 +7,17 @@ with line_items as (
 ),
 
 -- The cost report names no tenancy, but OCI's root compartment IS the tenancy (its OCID is the tenancy
--- OCID), so the root compartment's product/compartmentName is the tenancy's name. Taken from every line
--- of the tenancy (any month, replaced lines too): a month without root-compartment charges still has it.
+-- OCID), so the root compartment's product/compartmentName is the tenancy's name: the fallback when the
+-- registry names none. Taken from every line of the month (replaced lines too).
 tenancies as (
 
-    select tenant_id as tenancy_id, max(compartment_name) as tenancy_name
+    -- Within the (tenancy, month) partition, like every rule here: a partition's rows never depend on
+    -- which other months happen to be built with it.
+    select account_key as tenancy_account_key, billing_period as tenancy_billing_period,
+           tenant_id as tenancy_id, max(compartment_name) as tenancy_name
     from {{ ref('int_oci__cost_line_items') }}
     where compartment_id = tenant_id and compartment_name is not null
-    group by tenant_id
+    group by 1, 2, 3
 
 ),
 
@@ -70,7 +73,9 @@ named as (
             then consumed_quantity * 0.001 else consumed_quantity end as consumed_quantity_focus
     from line_items
     left join tenancies
-        on line_items.tenant_id = tenancies.tenancy_id
+        on line_items.account_key = tenancies.tenancy_account_key
+        and line_items.billing_period = tenancies.tenancy_billing_period
+        and line_items.tenant_id = tenancies.tenancy_id
     left join registered
         on line_items.account_key = registered.registered_key
 
