@@ -371,12 +371,12 @@ def child_check(args: dict) -> dict:
     try:
         costs = con.execute(
             """SELECT "SubAccountId", count(*), sum("BilledCost") FROM costs
-               WHERE "x_AccountKey" = ? AND strftime("BillingPeriodStart", '%Y-%m') = ? GROUP BY ALL""",
+               WHERE "x_AccountKey" = ? AND "x_BillingMonth" = ? GROUP BY ALL""",
             [PAYER_KEY, MONTH],
         ).fetchall()
         dropped = con.execute(
             """SELECT "SubAccountId", "DropReason", sum("RowCount"), sum("BilledCost") FROM dropped_costs
-               WHERE "x_AccountKey" = ? AND "BillingPeriod" = ? GROUP BY ALL""",
+               WHERE "x_AccountKey" = ? AND "x_BillingMonth" = ? GROUP BY ALL""",
             [PAYER_KEY, MONTH],
         ).fetchall()
     finally:

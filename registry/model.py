@@ -45,6 +45,9 @@ class Registry(BaseModel):
     # A new load may shrink a month that had rows by at most this many percent (and never to zero rows)
     # before it replaces the month's data; entries may set their own (see max_shrink_percent_for).
     max_shrink_percent: int = Field(default=50, ge=0, le=100, strict=True)
+    # Hours a superseded lake partition version is kept after a publish: an analyst session opened before
+    # the publish reads the old version until it reconnects; older versions are deleted (docs/operations.md).
+    lake_retention_hours: int = Field(default=24, ge=0, le=24 * 366, strict=True)
 
     @field_validator("first_month")
     @classmethod

@@ -84,8 +84,9 @@ def _bench_select(base: Sequence[Row], columns: Sequence[_Col], seed: int) -> st
     return "SELECT " + ",\n  ".join(exprs)
 
 
-def write_bench_cur2_month(root: Path, spec: PayerSpec, billing_period: str, rows: int) -> GeneratedMonth:
-    """Write a large CUR 2.0 Parquet month (``rows`` rows) for benchmarks.
+def write_bench_cur2_month(root: Path, spec: PayerSpec, billing_period: str, rows: int, revision: int = 0) -> GeneratedMonth:
+    """Write a large CUR 2.0 Parquet month (``rows`` rows) for benchmarks; ``revision`` > 0 is a restatement
+    (a new execution whose rows differ, the earlier files left beside it as AWS leaves them).
 
     The rows replicate a normal generated month (same schema, same row mix) inside DuckDB, so
     there is no Python loop per row; totals are exact: each base row's amounts times the
@@ -95,8 +96,8 @@ def write_bench_cur2_month(root: Path, spec: PayerSpec, billing_period: str, row
     if rows < 1:
         raise ValueError(f"rows must be >= 1, got {rows}")
     period = _parse_period(billing_period)
-    base = _build_rows(spec, billing_period, 0)
-    execution_id = _run_id(spec, billing_period, 0, tag=f"bench|{rows}")
+    base = _build_rows(spec, billing_period, revision)
+    execution_id = _run_id(spec, billing_period, revision, tag=f"bench|{rows}")
     columns = _cur2_columns(spec.discounts)
     bounds = _chunks(rows, spec.files_per_month)
     manifest_key, data_keys = _cur2_paths(spec, period, execution_id, len(bounds))

@@ -200,7 +200,8 @@ def build_dbt_assets(registry: Registry) -> dg.AssetsDefinition:
                          f"{len(planned.unchanged)} unchanged; {len(planned.still_held_back)} still held back")
         # Each home gets its own dbt target folder: runs for different homes never share partial-parse state.
         result = build_and_publish(home, registry, planned, _dbt_runner(dbt, context, home.root / "dbt-target"),
-                                   log=context.log.info, run_id=context.run.run_id)
+                                   log=context.log.info, run_id=context.run.run_id,
+                                   retention_hours=registry.lake_retention_hours)
         for key in _topological(context.selected_asset_keys, context.assets_def.asset_deps):
             yield dg.MaterializeResult(asset_key=key, metadata=_build_metadata(result) if key == COSTS_ASSET else {})
 

@@ -55,6 +55,10 @@ class BuildResult:
     view_partitions: dict[str, int] = field(default_factory=dict)
     deleted_versions: int = 0
     started_at: str = ""  # when the build got the home lock
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (bench/RESULTS.md reads them)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - started, 3)
 
     @property
     def ok(self) -> bool:
@@ -64,6 +68,7 @@ class BuildResult:
         """What the checks and `costlake status` report about this build (kept as _last_build.json)."""
         return {
             "started_at": self.started_at,
+            "timings": self.timings,
             "finished_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "published": {str(k): v.version for k, v in sorted(self.published.items())},
             "held_back": {str(k): reasons for k, reasons in sorted(self.held_back.items())},
@@ -117,16 +122,25 @@ def pause_point(home: Home, stage: str) -> None:
 
 def _build_batch(home: Home, registry: Registry, lake: Lake, partitions: Sequence[PlannedPartition],
                  run_dbt: DbtRunner, result: BuildResult, log: Callable[[str], None]) -> DbtOutcome:
+    started = time.perf_counter()
     prepare(home, registry, partitions)
+    result.timed("prepare", started)
+    started = time.perf_counter()
     outcome = run_dbt(partitions)
+    result.timed("dbt", started)
     if not outcome.success:
         return outcome
+    started = time.perf_counter()
     tables = lake_models()
     candidates = collect(home, partitions, tables)
     for table in tables:
         lake.write_schema(table, schema_stub(home, table))
     save_views(lake, tables, _compiled_views(home, published_views()))
+    result.timed("collect", started)
+    started = time.perf_counter()
     verdicts = verify(home, registry, partitions, candidates)
+    result.timed("verify", started)
+    started = time.perf_counter()
     for partition in partitions:
         key, verdict = partition.key, verdicts[partition.key]
         result.verdicts[key] = verdict
@@ -137,6 +151,7 @@ def _build_batch(home: Home, registry: Registry, lake: Lake, partitions: Sequenc
             lake.hold_back(key, partition.provider.name, candidates[key], partition.inputs, verdict.problems)
             result.held_back[key] = verdict.problems
             log(f"held back {key}: {'; '.join(verdict.problems)}")
+    result.timed("publish_partitions", started)
     return outcome
 
 
@@ -164,11 +179,15 @@ def build_and_publish(home: Home, registry: Registry, plan: Plan, run_dbt: DbtRu
                 partition = plan.build[0]
                 result.held_back[partition.key] = reasons
                 lake.hold_back(partition.key, partition.provider.name, {}, partition.inputs, reasons)
+        started = time.perf_counter()
         registered = [a.key for a in registry.billing_sources]
         lake.sync_hive(registered)
         if load_views(lake)[0]:
             result.view_partitions = write_warehouse(home, registry)
+        result.timed("publish_views", started)
+        started = time.perf_counter()
         result.deleted_versions = lake.collect_garbage(retention_hours)
+        result.timed("retention", started)
         _save_summary(lake, run_id, result)
     return result
 

@@ -87,11 +87,10 @@ def test_same_tenancy_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_registry_table_gives_dbt_each_tenancys_registered_name(tmp_path: Path) -> None:
-    """OciProvider.registry_tables -> <home>/registry/oci_tenancies.parquet, read by stg_oci__tenancies: the
+    """OciProvider.registry_tables -> <build inputs>/registry/oci_tenancies.parquet, read by stg_oci__tenancies: the
     first choice for BillingAccountName (the reports name no tenancy)."""
     import duckdb
 
-    from orchestration.home import Home
     from orchestration.providers.oci import OCI
     from orchestration.warehouse.files import write_registry_tables
 
@@ -107,10 +106,10 @@ def test_registry_table_gives_dbt_each_tenancys_registered_name(tmp_path: Path) 
         ("oci-prod", "ocid1.tenancy.oc1..aaaaaaaaexampleexampleexample", "Production tenancy"),
         ("oci-lab", "ocid1.tenancy.oc1..aaaaaaaalablablablab", None),  # no `name:`: the report's name, else the OCID
     ]
-    home = Home.resolve(tmp_path / "home").ensure()
-    assert write_registry_tables(registry, home)["oci_tenancies"] == 2
+    folder = tmp_path / "inputs" / "registry"  # where a build writes them (orchestration/warehouse/build.py)
+    assert write_registry_tables(registry, folder)["oci_tenancies"] == 2
     rows = duckdb.execute(
-        f"select * from read_parquet('{home.registry_tables / 'oci_tenancies.parquet'}') order by 1"
+        f"select * from read_parquet('{folder / 'oci_tenancies.parquet'}') order by 1"
     ).fetchall()
     assert rows == [("oci-lab", "ocid1.tenancy.oc1..aaaaaaaalablablablab", None),
                     ("oci-prod", "ocid1.tenancy.oc1..aaaaaaaaexampleexampleexample", "Production tenancy")]
