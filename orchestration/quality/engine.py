@@ -440,6 +440,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _judge(
+    con: duckdb.DuckDBPyConnection, suite: Suite, label: str, schema: pa.Schema, rows: int, examples: int,
+    started: float, *, row_column: str | None = None, row_label: str | None = None,
+) -> ValidationReport:
+    """Every rule of ``suite`` on the view ``__source`` of ``con`` (closed by the caller): the schema from
+    ``schema``, uniqueness in DuckDB, row rules in GX."""
+    failures = schema_failures(schema, suite, label, rows)
+    duplicates = duplicate_failures(con, "__source", suite, schema.names, label, examples, row_column=row_column)
+    found, batches = row_failures(con, suite, label, examples, row_label=row_label)
+    return ValidationReport(label, suite.name, rows, suite.expectation_count(), failures + found + duplicates,
+                            round(time.perf_counter() - started, 3), batches, _now())
+
+
 def validate_parquet(
     path: str | os.PathLike[str], suite: Suite, *, examples: int = DEFAULT_EXAMPLES, scratch: Path | None = None,
 ) -> ValidationReport:
@@ -451,17 +464,13 @@ def validate_parquet(
     file = str(path)
     with pq.ParquetFile(file) as parquet:  # the footer only
         rows, schema = parquet.metadata.num_rows, parquet.schema_arrow
-    failures = schema_failures(schema, suite, file, rows)
     con = _connect(scratch)
     try:
         con.execute(f"CREATE VIEW __source AS SELECT * EXCLUDE (file_row_number), file_row_number AS {_ROW} "
                     f"FROM read_parquet({sql_literal(file)}, file_row_number = true)")
-        duplicates = duplicate_failures(con, "__source", suite, schema.names, file, examples, row_column=f"t.{_ROW}")
-        found, batches = row_failures(con, suite, file, examples, row_label="row")
+        return _judge(con, suite, file, schema, rows, examples, started, row_column=f"t.{_ROW}", row_label="row")
     finally:
         con.close()
-    return ValidationReport(file, suite.name, rows, suite.expectation_count(), failures + found + duplicates,
-                            round(time.perf_counter() - started, 3), batches, _now())
 
 
 def validate_parquet_files(
@@ -480,17 +489,13 @@ def validate_parquet_files(
         with pq.ParquetFile(file) as parquet:  # footers only
             rows += parquet.metadata.num_rows
             schema = parquet.schema_arrow
-    failures = schema_failures(schema, suite, label, rows)
     con = _connect(scratch)
     try:
         listing = "[" + ", ".join(sql_literal(file) for file in files) + "]"
         con.execute(f"CREATE VIEW __source AS SELECT * FROM read_parquet({listing}, union_by_name = true)")
-        duplicates = duplicate_failures(con, "__source", suite, schema.names, label, examples)
-        found, batches = row_failures(con, suite, label, examples, row_label=None)
+        return _judge(con, suite, label, schema, rows, examples, started)
     finally:
         con.close()
-    return ValidationReport(label, suite.name, rows, suite.expectation_count(), failures + found + duplicates,
-                            round(time.perf_counter() - started, 3), batches, _now())
 
 
 def validate_relation(
@@ -506,19 +511,15 @@ def validate_relation(
         con.execute(f"ATTACH {sql_literal(str(database))} AS __database (READ_ONLY)")
         schema = con.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
         rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-        failures = schema_failures(schema, suite, label, rows)
         try:  # a table's rowid orders the example rows as stored; a view has none
             con.execute(f"SELECT rowid FROM {table} LIMIT 0")
             row = f", rowid AS {_ROW}"
         except duckdb.BinderException:
             row = ""
         con.execute(f"CREATE VIEW __source AS SELECT *{row} FROM {table}")
-        duplicates = duplicate_failures(con, "__source", suite, schema.names, label, examples)
-        found, batches = row_failures(con, suite, label, examples, row_label=None)
+        return _judge(con, suite, label, schema, rows, examples, started)
     finally:
         con.close()
-    return ValidationReport(label, suite.name, rows, suite.expectation_count(), failures + found + duplicates,
-                            round(time.perf_counter() - started, 3), batches, _now())
 
 
 # ------------------------------------------------------------------------------------------------
