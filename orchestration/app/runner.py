@@ -189,7 +189,9 @@ def build_warehouse(registry: Registry, home: Home, months: list[str] | None, fo
         report.failures.append(f"{key} is still held back (its inputs have not changed since): {'; '.join(reasons)}")
     if not planned.build:
         progress(f"[warehouse] all {len(planned.unchanged)} partition(s) up to date; nothing to build")
-        if not home.warehouse.exists() or published_home(home.warehouse) != str(home.root):
+        reason = _views_need_rewriting(home)
+        if reason:
+            progress(f"[warehouse] {reason}: rewriting its views from the lake (the data is there, unchanged)")
             refresh_views(home, registry, log=progress)
         return
     keys = [p.key for p in planned.build]
@@ -217,3 +219,15 @@ def build_warehouse(registry: Registry, home: Home, months: list[str] | None, fo
         report.held_back.append((source, month, "; ".join(reasons)))
     if not result.success:
         report.failures.append(f"warehouse: {_failure_message(result)}")
+
+
+def _views_need_rewriting(home: Home) -> str | None:
+    """Why <home>/warehouse.duckdb must be rewritten although no partition changed, or None."""
+    if not home.warehouse.exists():
+        return f"{home.warehouse} does not exist"
+    written_for = published_home(home.warehouse)
+    if written_for is None:
+        return f"{home.warehouse} cannot be read (damaged, or written by an older costlake)"
+    if written_for != str(home.root):
+        return f"{home.warehouse} was published for the home {written_for} (this home was moved or copied)"
+    return None

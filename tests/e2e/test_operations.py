@@ -115,6 +115,8 @@ def test_truncated_rewrite_fails_clearly_and_keeps_last_good_month(demo_copy: Ho
     assert code == 1
     assert run.data_keys[0].rsplit("/", 1)[-1] in output.out  # the failing object is named
     assert "last good data is kept" in output.out
+    # One line that says what happened: the stack traces stay in the run's log (--debug prints them).
+    assert "Traceback" not in output.out + output.err
     assert bronze.read_bytes() == bronze_bytes
     assert costs_total(demo_copy, "acme-payer", "2026-09") == before
 

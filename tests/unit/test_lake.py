@@ -124,3 +124,25 @@ def test_retention_deletes_only_old_superseded_versions_and_orphans(home: Home, 
     assert lake.absolute(second.files["costs"]).exists() and lake.absolute(third.files["costs"]).exists()
     entry = lake.entry(key)
     assert entry is not None and [v.version for v in entry.superseded] == [second.version]
+
+
+def test_the_umask_makes_files_private_unless_the_owner_shares_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.home import apply_umask
+
+    before = os.umask(0o022)
+    try:
+        monkeypatch.delenv("COSTLAKE_UMASK", raising=False)
+        Home.resolve(tmp_path / "private").ensure()
+        (tmp_path / "private" / "f").write_text("x")
+        assert oct((tmp_path / "private").stat().st_mode & 0o777) == "0o700"
+        assert oct((tmp_path / "private" / "f").stat().st_mode & 0o777) == "0o600"
+        monkeypatch.setenv("COSTLAKE_UMASK", "027")
+        Home.resolve(tmp_path / "shared").ensure()
+        (tmp_path / "shared" / "f").write_text("x")
+        assert oct((tmp_path / "shared").stat().st_mode & 0o777) == "0o750"
+        assert oct((tmp_path / "shared" / "f").stat().st_mode & 0o777) == "0o640"
+        monkeypatch.setenv("COSTLAKE_UMASK", "rw-r")
+        with pytest.raises(ValueError, match="COSTLAKE_UMASK must be an octal umask"):
+            apply_umask()
+    finally:
+        os.umask(before)
