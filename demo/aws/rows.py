@@ -71,6 +71,28 @@ class _MonthBuilder:
 
     # ---- row skeleton -------------------------------------------------------------------
 
+    def _marketplace_line(self, account: LinkedAccount, line_type: str, tag: str, start: datetime, end: datetime,
+                          amount: Decimal, usage_type: str, description: str) -> Row:
+        """A line of Marketplace software: billed by "AWS Marketplace", the seller as legal entity."""
+        row = self._row(account, line_type, tag, start, end, product_code="8xk2lrw4u9ysbr0wq3tz5hnl0",
+                        unblended=amount, billing_entity="AWS Marketplace")
+        row.update(
+            line_item_usage_type=usage_type,
+            line_item_operation="Subscribe",
+            line_item_usage_amount=Decimal(1),
+            line_item_unblended_rate=amount,
+            line_item_blended_rate=amount,
+            line_item_line_item_description=description,
+            line_item_legal_entity="Acme Software, Inc.",
+            product_sku="8xk2lrw4u9ysbr0wq3tz5hnl0",
+            pricing_term="OnDemand",
+            pricing_unit="Units",
+            pricing_public_on_demand_cost=amount,
+            pricing_public_on_demand_rate=amount,
+        )
+        row["product"] = {"product_name": "Acme Observability Platform"}
+        return row
+
     def _row(
         self,
         account: LinkedAccount,
@@ -477,52 +499,14 @@ class _MonthBuilder:
         # Marketplace software is billed by "AWS Marketplace", with the seller as legal entity.
         mp_account = self.accounts[1 % len(self.accounts)]
         price = Decimal("199.99")
-        market = self._row(
-            mp_account,
-            "Usage",
-            "marketplace",
-            start,
-            end,
-            product_code="8xk2lrw4u9ysbr0wq3tz5hnl0",
-            unblended=price,
-            billing_entity="AWS Marketplace",
-        )
-        market.update(
-            line_item_usage_type="MP:ProfessionalTier",
-            line_item_operation="Subscribe",
-            line_item_usage_amount=Decimal(1),
-            line_item_unblended_rate=price,
-            line_item_blended_rate=price,
-            line_item_line_item_description="Acme Observability Platform - Professional tier, monthly",
-            line_item_legal_entity="Acme Software, Inc.",
-            product_sku="8xk2lrw4u9ysbr0wq3tz5hnl0",
-            pricing_term="OnDemand",
-            pricing_unit="Units",
-            pricing_public_on_demand_cost=price,
-            pricing_public_on_demand_rate=price,
-        )
-        market["product"] = {"product_name": "Acme Observability Platform"}
+        self._marketplace_line(mp_account, "Usage", "marketplace", start, end, price, "MP:ProfessionalTier",
+                               "Acme Observability Platform - Professional tier, monthly")
         if self.period.label.endswith("-09"):
             # An annual Marketplace subscription paid upfront: a Fee line with no commitment, which AWS does
             # not amortize (the FOCUS mapping adds its consumption row).
-            annual = Decimal("1188.00")
-            fee = self._row(mp_account, "Fee", "marketplace-annual", start, end,
-                            product_code="8xk2lrw4u9ysbr0wq3tz5hnl0", unblended=annual, billing_entity="AWS Marketplace")
-            fee.update(
-                line_item_usage_type="MP:AnnualProfessionalTier",
-                line_item_operation="Subscribe",
-                line_item_usage_amount=Decimal(1),
-                line_item_unblended_rate=annual,
-                line_item_blended_rate=annual,
-                line_item_line_item_description="Acme Observability Platform - Professional tier, 12 months upfront",
-                line_item_legal_entity="Acme Software, Inc.",
-                product_sku="8xk2lrw4u9ysbr0wq3tz5hnl0",
-                pricing_term="OnDemand",
-                pricing_unit="Units",
-                pricing_public_on_demand_cost=annual,
-                pricing_public_on_demand_rate=annual,
-            )
-            fee["product"] = {"product_name": "Acme Observability Platform"}
+            self._marketplace_line(mp_account, "Fee", "marketplace-annual", start, end, Decimal("1188.00"),
+                                   "MP:AnnualProfessionalTier",
+                                   "Acme Observability Platform - Professional tier, 12 months upfront")
 
     def _apply_revision(self, last_day: datetime) -> None:
         """A rewrite of the month: late-arriving usage for every account and one re-rated
