@@ -162,6 +162,10 @@ def prepare(home: Home, registry: Registry, partitions: Iterable[PlannedPartitio
     write_bronze_stubs(inputs / "bronze")
     write_registry_tables(registry, inputs / "registry")
     (home.build / "output").mkdir(parents=True)
+    partitions = list(partitions)
+    # The lake_table materialization reads how many partitions the build holds (one: a plain write).
+    (inputs / "partitions.json").write_text(
+        json.dumps([{"source": p.key.source, "month": p.key.month} for p in partitions]), encoding="utf-8")
     for partition in partitions:
         for item in partition.bronze:
             target = inputs / "bronze" / item.folder / partition.key.source / item.path.name
@@ -186,16 +190,19 @@ def collect(home: Home, partitions: Iterable[PlannedPartition], tables: Iterable
     for table in tables:
         schema = output / f"{table}.schema.parquet"
         written = output / table
+        single = output / f"{table}.single.parquet"
         found = {
             PartitionKey(folder.parent.name.removeprefix("x_AccountKey="), folder.name.removeprefix("x_BillingMonth="))
             for folder in written.glob("x_AccountKey=*/x_BillingMonth=*")
         }
+        if single.exists():
+            found |= _keys_in(single)
         unexpected = found - keys
         if unexpected:
             raise BuildOutputError(f"dbt wrote {table} partitions that were not planned: {sorted(map(str, unexpected))}")
         for key in keys:
             folder = written / f"x_AccountKey={key.source}" / f"x_BillingMonth={key.month}"
-            files = sorted(folder.glob("*.parquet"))
+            files = [single] if single.exists() else sorted(folder.glob("*.parquet"))
             target = output / "_candidates" / table / key.source / f"{key.month}.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
             if not files:
@@ -212,6 +219,17 @@ def collect(home: Home, partitions: Iterable[PlannedPartition], tables: Iterable
                     con.close()
             candidates[key][table] = target
     return candidates
+
+
+def _keys_in(path: Path) -> set[PartitionKey]:
+    """The (x_AccountKey, x_BillingMonth) pairs a single-partition output holds (a few rows: DuckDB reads
+    two columns)."""
+    con = connect(memory_limit="256MB")
+    try:
+        rows = con.execute('SELECT DISTINCT "x_AccountKey", "x_BillingMonth" FROM read_parquet(?)', [str(path)]).fetchall()
+    finally:
+        con.close()
+    return {PartitionKey(str(source), str(month)) for source, month in rows}
 
 
 def schema_stub(home: Home, table: str) -> Path:
