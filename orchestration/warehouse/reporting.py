@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from connectors.duckdb_util import sql_literal
+from connectors.duckdb_util import quote_identifier, sql_literal
 from connectors.exchange_rates import ReportingRates, days_between, load_reporting_rates
 from connectors.records import LoadRecord
 from orchestration.providers.base import Provider, RegistryTable
@@ -87,8 +87,9 @@ def _column_range(path: Path, column: str) -> tuple[date, date] | None:
             [str(path), column],
         ).fetchone()
         if groups and described < groups:
+            name = quote_identifier(column)
             low, high = con.execute(
-                f"SELECT CAST(min({column}) AS VARCHAR), CAST(max({column}) AS VARCHAR) FROM read_parquet(?)",
+                f"SELECT CAST(min({name}) AS VARCHAR), CAST(max({name}) AS VARCHAR) FROM read_parquet(?)",
                 [str(path)]).fetchone()
     finally:
         con.close()

@@ -138,9 +138,10 @@ def test_analyst_marts_carry_the_reporting_currency(demo_home: Home) -> None:
     # Month to date in USD adds every currency of a source's days, each at its day's rate.
     rows = query(demo_home, """
         select m."x_AccountKey", m."SubAccountId", m."x_MonthToDateBilledCostInReportingCurrency",
-               (select sum(d."x_BilledCostInReportingCurrency") from cost_daily d where d."x_AccountKey" = m."x_AccountKey"
-                  and d."SubAccountId" = m."SubAccountId" and d."BillingCurrency" = m."BillingCurrency"
-                  and d."ChargeDate" between m."MonthStart" and m."AsOfDate")
+               coalesce((select sum(d."x_BilledCostInReportingCurrency") from cost_daily d
+                         where d."x_AccountKey" = m."x_AccountKey" and d."SubAccountId" = m."SubAccountId"
+                           and d."BillingCurrency" = m."BillingCurrency"
+                           and d."ChargeDate" between m."MonthStart" and m."AsOfDate"), 0)
         from cost_month_to_date m""")
     assert rows and all(mtd == daily for _, _, mtd, daily in rows)
     top = query(demo_home, """select count(*) filter (where "x_EffectiveCostInReportingCurrency" is null), count(*)

@@ -148,3 +148,19 @@ def test_a_broken_rates_file_stops_the_plan_by_line(tmp_path: Path) -> None:
     path.write_text("Date,USD,\n2026-10-01,1.08,\n2026-10-02,1;09,\n")
     with pytest.raises(ExchangeRateFileError, match=r"r.csv:3: column USD: a rate must be a positive decimal"):
         plan(home, registry(path))
+
+
+def test_charge_days_without_footer_statistics_scan_the_column(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from orchestration.providers.catalog import PROVIDERS
+    from orchestration.warehouse.reporting import charge_days
+
+    path = tmp_path / "2026-09.parquet"
+    table = pa.table({"line_item_usage_start_date": pa.array([datetime(2026, 8, 30, 10), datetime(2026, 9, 30, 23)])})
+    pq.write_table(table, path, write_statistics=False)
+    assert charge_days(PROVIDERS["aws"], "2026-09", [("aws_cur_line_items", path)]) == (date(2026, 8, 30), date(2026, 9, 30))
+    # A file without rows says nothing: the billing month's days.
+    pq.write_table(table.slice(0, 0), path)
+    assert charge_days(PROVIDERS["aws"], "2026-02", [("aws_cur_line_items", path)]) == (date(2026, 2, 1), date(2026, 2, 28))
