@@ -7,13 +7,14 @@ export's totals it is checked against), the registry facts of the source (ids, n
 basis of the entry and the entries billed through it, the tag rules and the tags they declare), the
 exchange rates of its own charge dates (reporting.py) and the code (the dbt project). So a restated month
 rebuilds that month only, a registry edit rebuilds that source's months, a rates file that grows by a day
-rebuilds the months of that day, and a new costlake version rebuilds everything once. A candidate refused with the same inputs is not rebuilt
-until something changes (or the run is forced).
+rebuilds the partitions with costs on that day, and a new costlake version rebuilds everything once. A
+candidate refused with the same inputs is not rebuilt until something changes (or the run is forced).
 
 Inputs: <home>/build/inputs/bronze/<table folder>/<source>/<YYYY-MM>.parquet are hard links to the bronze
 files of the partitions being built (the dbt sources read only these), plus schema stubs, the registry
-tables and the partitions' exchange rates (reporting/partition_rates.parquet). Outputs: dbt's lake_table models write <home>/build/output/<model>/x_AccountKey=<source>/
-x_BillingMonth=<YYYY-MM>/*.parquet (dbt_project/macros/lake/lake_table.sql). The build folder is recreated
+tables and the partitions' exchange rates (reporting/partition_rates.parquet). Outputs: dbt's lake_table
+models write <home>/build/output/<model>/x_AccountKey=<source>/x_BillingMonth=<YYYY-MM>/*.parquet
+(dbt_project/macros/lake/lake_table.sql). The build folder is recreated
 by every build: a crash or a damaged file there never outlives the next run.
 """
 
