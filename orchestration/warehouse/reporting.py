@@ -31,9 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from connectors.duckdb_util import quote_identifier, sql_literal
-from connectors.exchange_rates import ReportingRates, days_between, load_reporting_rates
+from connectors.exchange_rates import (
+    ExchangeRateFileError,
+    ReportingRates,
+    days_between,
+    load_reporting_rates,
+)
 from connectors.records import LoadRecord
 from orchestration.providers.base import Provider, RegistryTable
 from registry import Registry
@@ -133,16 +139,20 @@ def partition_rates(registry: Registry, rates: ReportingRates | None, provider: 
     return PartitionRates(currency, fallback, first, last, tuple(found))
 
 
+_ARROW_TYPES = {"VARCHAR": pa.string(), "DATE": pa.date32(), "DECIMAL(38,18)": pa.decimal128(38, 18)}
+
+
 def _write_rows(target: Path, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[object]]) -> None:
-    """A Parquet file of typed rows, written atomically."""
+    """A Parquet file of typed rows, written atomically (through Arrow: row-by-row inserts into DuckDB take
+    seconds for the rates of a long history)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+    table = pa.table({name: pa.array([row[i] for row in rows], type=_ARROW_TYPES[kind])
+                      for i, (name, kind) in enumerate(columns)})
     con = duckdb.connect()
     try:
-        con.execute("CREATE TABLE t (" + ", ".join(f'"{name}" {kind}' for name, kind in columns) + ")")
-        if rows:
-            con.executemany("INSERT INTO t VALUES (" + ", ".join("?" * len(columns)) + ")", [list(r) for r in rows])
-        con.execute(f"COPY t TO {sql_literal(str(temp))} (FORMAT parquet)")
+        con.register("typed_rows", table)
+        con.execute(f"COPY typed_rows TO {sql_literal(str(temp))} (FORMAT parquet)")
     finally:
         con.close()
     os.replace(temp, target)
@@ -203,9 +213,20 @@ def tag_facts(registry: Registry, account: BaseAccount) -> dict[str, Any]:
 
 
 def publish_rates(lake_root: Path, registry: Registry) -> Path:
-    """The `exchange_rates` relation as one Parquet file under <lake>/_rates/, named by its content (written
-    once per version of the rates): the file's own rates and every rate into the reporting currency it
-    implies. Zero rows without a rates file."""
+    """The `exchange_rates` relation as one Parquet file under <lake>/_rates/, named by what it is made of (the
+    rates file's bytes and the reporting currency), written once: the file's own rates and every rate into
+    the reporting currency it implies. Zero rows without a rates file."""
+    settings = registry.exchange_rates
+    made_of = hashlib.sha256(f"{registry.reporting_currency}|{settings.max_fallback_days if settings else ''}".encode())
+    if settings is not None and registry.reporting_currency is not None:
+        try:
+            made_of.update(Path(settings.file).read_bytes())
+        except OSError as error:
+            raise ExchangeRateFileError(f"{settings.file}: cannot read the exchange-rate file ({error.strerror}); fix "
+                                        "exchange_rates.file in the registry") from None
+    target = lake_root / RATES_FOLDER / f"exchange_rates-{made_of.hexdigest()[:20]}.parquet"
+    if target.exists():
+        return target
     rates = reporting_rates(registry)
     rows: list[tuple[object, ...]] = []
     if rates is not None:
@@ -213,10 +234,7 @@ def publish_rates(lake_root: Path, registry: Registry) -> Path:
         rows = [(q.day, q.from_currency, q.to_currency, q.rate, q.source) for q in rates.file.quotes]
         rows += [(r.day, r.from_currency, r.to_currency, r.rate, r.source) for r in rates.derived()
                  if (r.day, r.from_currency, r.to_currency) not in own]
-    digest = hashlib.sha256(repr(sorted(tuple(str(v) for v in row) for row in rows)).encode()).hexdigest()[:20]
-    target = lake_root / RATES_FOLDER / f"exchange_rates-{digest}.parquet"
-    if not target.exists():
-        _write_rows(target, PUBLISHED_COLUMNS, sorted(rows, key=lambda r: (r[1], r[2], r[0])))
+    _write_rows(target, PUBLISHED_COLUMNS, sorted(rows, key=lambda r: (r[1], r[2], r[0])))
     return target
 
 
