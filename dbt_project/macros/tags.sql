@@ -82,12 +82,6 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- x_Tags: inherited maps first, the row's own tags last (they win); NULL when the row has no tag at all. -#}
-{% macro costlake_tags_with_inheritance(maps) -%}
-  {%- set merged = costlake_map_merge(maps) -%}
-  case when {{ costlake_map_size(merged) }} > 0 then {{ merged }} end
-{%- endmacro %}
-
 {# ---- engine-specific pieces ---------------------------------------------------------------------- #}
 
 {% macro costlake_tag_map_type() -%}{{ return(adapter.dispatch('costlake_tag_map_type', 'costlake')()) }}{%- endmacro %}

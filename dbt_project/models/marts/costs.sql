@@ -8,14 +8,12 @@
 -- with the tags the registry declares for the row's source and sub account (macros/tags.sql).
 {%- set rules = costlake_tag_rules(ref('stg_costlake__tag_rules'), ref('stg_costlake__tag_settings')) %}
 {%- set derived = {
-    'x_ReportingCurrency': 'settings.reporting_currency',
+    'x_ReportingCurrency': 'joined.reporting_currency',
     'x_BilledCostInReportingCurrency': costlake_in_reporting_currency(
-        'unioned."BilledCost"', 'unioned."BillingCurrency"', 'settings.reporting_currency', 'rates.rate'),
+        'joined."BilledCost"', 'joined."BillingCurrency"', 'joined.reporting_currency', 'joined.reporting_rate'),
     'x_EffectiveCostInReportingCurrency': costlake_in_reporting_currency(
-        'unioned."EffectiveCost"', 'unioned."BillingCurrency"', 'settings.reporting_currency', 'rates.rate'),
-    'x_Tags': costlake_tags_with_inheritance([
-        'source_tags.inherited_tags', 'sub_account_tags.inherited_tags',
-        costlake_normalized_tags('unioned.provider_tags', rules)]),
+        'joined."EffectiveCost"', 'joined."BillingCurrency"', 'joined.reporting_currency', 'joined.reporting_rate'),
+    'x_Tags': 'case when ' ~ costlake_map_size('joined.all_tags') ~ ' > 0 then joined.all_tags end',
 } %}
 
 with unioned as (
@@ -43,6 +41,34 @@ inherited as (
 
     select * from {{ ref('int_costs__inherited_tags') }}
 
+),
+
+joined as (
+
+    select
+        unioned.*,
+        settings.reporting_currency,
+        rates.rate as reporting_rate,
+        -- The source's tags, then the sub account's, then the row's own: a later one wins a key.
+        {{ costlake_map_merge(['source_tags.inherited_tags', 'sub_account_tags.inherited_tags',
+                               costlake_normalized_tags('unioned.provider_tags', rules)]) }} as all_tags
+    from unioned
+    left join settings
+        on settings.account_key = unioned."x_AccountKey"
+        and settings.billing_month = unioned."x_BillingMonth"
+    -- One rate per (partition, day, currency): the join never repeats a row.
+    left join rates
+        on rates.account_key = unioned."x_AccountKey"
+        and rates.billing_month = unioned."x_BillingMonth"
+        and rates.from_currency = unioned."BillingCurrency"
+        and rates.charge_date = cast({{ dbt.date_trunc('day', 'coalesce(unioned."ChargePeriodStart", unioned."BillingPeriodStart")') }} as date)
+    left join inherited as source_tags
+        on source_tags.source_key = unioned."x_AccountKey"
+        and source_tags.sub_account_id is null
+    left join inherited as sub_account_tags
+        on sub_account_tags.source_key = unioned."x_AccountKey"
+        and sub_account_tags.sub_account_id = lower(unioned."SubAccountId")
+
 )
 
 select
@@ -50,22 +76,7 @@ select
     {%- if name in derived %}
     cast({{ derived[name] }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
     {%- else %}
-    unioned.{{ adapter.quote(name) }}{{ "," if not loop.last }}
+    joined.{{ adapter.quote(name) }}{{ "," if not loop.last }}
     {%- endif %}
 {%- endfor %}
-from unioned
-left join settings
-    on settings.account_key = unioned."x_AccountKey"
-    and settings.billing_month = unioned."x_BillingMonth"
--- One rate per (partition, day, currency): the join never repeats a row.
-left join rates
-    on rates.account_key = unioned."x_AccountKey"
-    and rates.billing_month = unioned."x_BillingMonth"
-    and rates.from_currency = unioned."BillingCurrency"
-    and rates.charge_date = cast({{ dbt.date_trunc('day', 'coalesce(unioned."ChargePeriodStart", unioned."BillingPeriodStart")') }} as date)
-left join inherited as source_tags
-    on source_tags.source_key = unioned."x_AccountKey"
-    and source_tags.sub_account_id is null
-left join inherited as sub_account_tags
-    on sub_account_tags.source_key = unioned."x_AccountKey"
-    and sub_account_tags.sub_account_id = lower(unioned."SubAccountId")
+from joined
