@@ -164,3 +164,31 @@ def test_charge_days_without_footer_statistics_scan_the_column(tmp_path: Path) -
     # A file without rows says nothing: the billing month's days.
     pq.write_table(table.slice(0, 0), path)
     assert charge_days(PROVIDERS["aws"], "2026-02", [("aws_cur_line_items", path)]) == (date(2026, 2, 1), date(2026, 2, 28))
+
+
+def test_tag_rules_and_declared_tags_are_registry_facts_of_the_sources_partitions(tmp_path: Path) -> None:
+    from registry.gcp import GcpAccount
+    from registry.reporting import TagRules
+
+    home = home_with_bronze(tmp_path)
+    gcp = GcpAccount(provider="gcp", key="gcp-main", billing_account_id="01A2B3-C4D5E6-F7A8B9", source="/tmp/none")
+
+    def acme_fingerprints(**changes: object) -> dict[str, str]:
+        payer = {"provider": "aws", "key": "acme", "account_id": "111122223333", "role": "payer",
+                 "export": {"format": "cur2", "bucket": "/tmp/none", "prefix": "", "name": "x"}}
+        rules = changes.pop("tag_rules", TagRules())
+        other = changes.pop("gcp", gcp)
+        return fingerprints(home, Registry(accounts=[AwsAccount(**{**payer, **changes}), other], tag_rules=rules))
+
+    base = acme_fingerprints()
+    assert set(base) == {"2026-08", "2026-09", "2026-10"}
+    changed = [
+        acme_fingerprints(tags={"team": "platform"}),
+        acme_fingerprints(tag_rules=TagRules(aliases={"team": ["user:team"]})),
+        acme_fingerprints(tag_rules=TagRules(values={"case": "lower"})),
+    ]
+    for after in changed:
+        assert all(after[month] != base[month] for month in base)
+    # Another source's declared tags are not this source's input.
+    other = gcp.model_copy(update={"sub_account_tags": {"my-project": {"team": "data"}}})
+    assert acme_fingerprints(gcp=other) == base
