@@ -19,6 +19,8 @@ from demo.oci.generator import generate_oci_demo, oci_expected_billed
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 DEMO_REGISTRY_HEADER = REGISTRY_DIR / "demo.yaml"
+# The project's own reference rates for the demo's currencies and months, in the ECB's eurofxref-hist.csv shape.
+DEMO_RATES = Path(__file__).resolve().parent / "rates" / "eurofxref-hist.csv"
 
 # Each provider's demo: (generate exports under root -> its oracle, oracle -> billed per source and month).
 # A provider adds one entry; its registry entries live in demo/registry/<provider>.yaml.
@@ -31,10 +33,14 @@ DEMO_PARTS: dict[str, tuple[Callable[[Path], Any], Callable[[Any], dict[str, dic
 
 
 def generate_demo_exports(root: Path) -> dict[str, Any]:
-    """Write every provider's demo exports under ``root`` (from scratch: the same bytes every time)."""
+    """Write every provider's demo exports under ``root`` (from scratch: the same bytes every time), and the
+    demo's exchange rates (DEMO_RATES) where the demo registry's exchange_rates.file points."""
     if root.exists():
         shutil.rmtree(root)
-    return {name: generate(root) for name, (generate, _) in DEMO_PARTS.items()}
+    oracles = {name: generate(root) for name, (generate, _) in DEMO_PARTS.items()}
+    (root / "exchange-rates").mkdir(parents=True)
+    shutil.copyfile(DEMO_RATES, root / "exchange-rates" / DEMO_RATES.name)
+    return oracles
 
 
 def demo_registry_text(exports: Path) -> str:
@@ -55,4 +61,4 @@ def write_demo(home_root: Path) -> tuple[Path, dict[str, dict[str, str]]]:
         expected.update(billed(oracles[name]))
     return registry_path, expected
 
-__all__ = ["DEMO_MONTHS", "DEMO_PARTS", "demo_registry_text", "generate_demo_exports", "write_demo"]
+__all__ = ["DEMO_MONTHS", "DEMO_PARTS", "DEMO_RATES", "demo_registry_text", "generate_demo_exports", "write_demo"]

@@ -9,7 +9,7 @@ amortized), so an entry names both exports.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -209,6 +209,7 @@ class AzureExports(Strict):
 
 class AzureAccount(BaseAccount):
     provider: Literal["azure"]
+    sub_account_kind: ClassVar[str | None] = "subscription"
     billing_account_id: str
     exports: AzureExports
     credentials: AzureCredentials | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -101,6 +102,44 @@ def local_folder(value: str, kind: str = "folder") -> str:
     return value.rstrip("/") or "/"
 
 
+# Provider tag keys: AWS allows 128 characters, Azure 512, GCP labels 63, OCI 100; values up to 256. Anything
+# longer is not a tag a provider could have written.
+MAX_TAG_KEY = 512
+MAX_TAG_VALUE = 256
+
+
+def tag_text(value: object, what: str, limit: int) -> str:
+    """One tag key or value as the registry declares it: one line of text (a number is taken as its text:
+    YAML reads an unquoted 2024 as a number)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be text; write it in quotes (YAML reads an unquoted yes/no/on/off as true/false)")
+    if not isinstance(value, str | int):
+        raise ValueError(f"{what} must be text; got a {type(value).__name__}")
+    text = str(value)
+    if not text.strip():
+        raise ValueError(f"{what} must not be empty")
+    if len(text) > limit:
+        raise ValueError(f"{what} is {len(text)} characters long; providers allow at most {limit}")
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{what} must be one line")
+    return text
+
+
+def check_tags(value: object, where: str = "tags") -> dict[str, str]:
+    """A mapping of tag key -> value declared in the registry (keys trimmed; values as written)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a mapping of tag key: value (e.g. {{team: data}})")
+    tags: dict[str, str] = {}
+    for key, item in value.items():
+        key_text = tag_text(key, f"{where}: a tag key", MAX_TAG_KEY).strip()
+        if item is None:
+            raise ValueError(f"{where}.{shown(key_text)}: the tag needs a value (write team: data)")
+        tags[key_text] = tag_text(item, f"{where}.{shown(key_text)}", MAX_TAG_VALUE)
+    return tags
+
+
 class Strict(BaseModel):
     # Unknown keys are errors: a typo such as 'acount_id' must not silently drop a setting.
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -114,11 +153,46 @@ class BaseAccount(Strict):
     name: str | None = None
     # This source's own limit on how far a new load may shrink a month (see Registry.max_shrink_percent).
     max_shrink_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
+    # Tags the entry's rows inherit where they lack the key: every row of a billing source, the rows of an
+    # AWS linked account; sub_account_tags: the rows of one subscription / project / compartment of the
+    # source, by its id (docs/registry.md, "Tags").
+    tags: dict[str, str] = Field(default_factory=dict)
+    sub_account_tags: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # What `sub_account_tags` name by id (Azure subscriptions, GCP projects, OCI compartments); None when the
+    # provider's sub accounts are registry entries of their own (AWS linked accounts).
+    sub_account_kind: ClassVar[str | None] = None
 
     @field_validator("key")
     @classmethod
     def _key(cls, value: str) -> str:
         return check_key(value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: object) -> dict[str, str]:
+        return check_tags(value)
+
+    @field_validator("sub_account_tags", mode="before")
+    @classmethod
+    def _sub_account_tags(cls, value: object) -> dict[str, dict[str, str]]:
+        if value is None:
+            return {}
+        if cls.sub_account_kind is None:
+            raise ValueError("this provider's sub accounts are registry entries of their own (AWS linked accounts): "
+                             "put `tags:` on the linked account's entry instead")
+        if not isinstance(value, dict):
+            raise ValueError(f"must map {cls.sub_account_kind} ids to their tags, e.g. {{<id>: {{team: data}}}}")
+        declared: dict[str, dict[str, str]] = {}
+        seen: dict[str, str] = {}
+        for sub_account, tags in value.items():
+            sub_id = tag_text(sub_account, "a sub account id", MAX_TAG_KEY).strip()
+            # Ids are matched without regard to case (Azure GUIDs and billing profile ids are written both ways).
+            if sub_id.lower() in seen:
+                raise ValueError(f"{shown(sub_id)} and {shown(seen[sub_id.lower()])} are the same sub account; keep one")
+            seen[sub_id.lower()] = sub_id
+            declared[sub_id] = check_tags(tags, f"sub_account_tags.{shown(sub_id)}")
+        return declared
+
 
     @property
     def display_name(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -59,6 +59,7 @@ class GcpAccount(BaseAccount):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
 
     provider: Literal["gcp"]
+    sub_account_kind: ClassVar[str | None] = "project"
     billing_account_id: str
     project_id: str | None = None
     dataset: str | None = None

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from registry.aws import AwsAccount, AwsCredentials, AwsExport
 from registry.azure import AzureAccount
 from registry.base import BaseAccount, check_month, month_start
 from registry.gcp import GcpAccount
 from registry.oci import OciAccount
+from registry.reporting import ExchangeRates, TagRules, check_currency
 
 # One entry per provider: registry value of `provider` -> its entry model (registry/<provider>.py).
 PROVIDER_MODELS: dict[str, type[BaseAccount]] = {
@@ -48,11 +49,36 @@ class Registry(BaseModel):
     # Hours a superseded lake partition version is kept after a publish: an analyst session opened before
     # the publish reads the old version until it reconnects; older versions are deleted (docs/operations.md).
     lake_retention_hours: int = Field(default=24, ge=0, le=24 * 366, strict=True)
+    # The one currency every cost is also shown in (costs.x_*InReportingCurrency), converted with the rates
+    # of `exchange_rates` at the charge date (docs/analysts.md, "One reporting currency").
+    reporting_currency: str | None = None
+    exchange_rates: ExchangeRates | None = None
+    # Tag key aliases and value normalization for costs.x_Tags and cost_tags (docs/registry.md, "Tags").
+    tag_rules: TagRules = Field(default_factory=TagRules)
 
     @field_validator("first_month")
     @classmethod
     def _first_month(cls, value: str) -> str:
         return check_month(value, "first_month") or "2020-01"
+
+    @field_validator("reporting_currency", mode="before")
+    @classmethod
+    def _reporting_currency(cls, value: object) -> str | None:
+        return None if value is None else check_currency(value)
+
+    @field_validator("tag_rules", mode="before")
+    @classmethod
+    def _tag_rules(cls, value: object) -> object:
+        return {} if value is None else value
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates_need_a_currency(cls, value: ExchangeRates | None, info: ValidationInfo) -> ExchangeRates | None:
+        # Only when reporting_currency was left out (a wrong one has its own message).
+        if value is not None and "reporting_currency" in info.data and info.data["reporting_currency"] is None:
+            raise ValueError("converts costs into the reporting currency: set reporting_currency too "
+                             "(e.g. reporting_currency: USD)")
+        return value
 
     @classmethod
     def build(cls, accounts: list[AnyAccount], *, source_file: str = "<memory>", **settings: object) -> Registry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import field_validator, model_validator
 
@@ -77,6 +77,7 @@ class OciCredentials(Strict):
 
 class OciAccount(BaseAccount):
     provider: Literal["oci"]
+    sub_account_kind: ClassVar[str | None] = "compartment"
     tenancy_ocid: str
     region: str | None = None
     reports: list[OciReport] = ["cost", "usage"]

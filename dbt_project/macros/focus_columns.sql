@@ -38,6 +38,8 @@
     ('x_LineItemId', 'string'), ('x_ExportFormat', 'string'),
     ('x_SourceFile', 'string'), ('x_SourceRunId', 'string'),
     ('x_PricingUnit', 'string'),
+    ('x_ReportingCurrency', 'string'), ('x_BilledCostInReportingCurrency', 'money'),
+    ('x_EffectiveCostInReportingCurrency', 'money'), ('x_Tags', 'tags'),
   ]) }}
 {%- endmacro %}
 
@@ -45,6 +47,7 @@
   {#- decimal(38,18) is valid on DuckDB and Spark alike; dbt.type_numeric() has no fixed scale. -#}
   {%- if kind in ('money', 'quantity') -%}decimal(38,18)
   {%- elif kind == 'timestamp' -%}{{ dbt.type_timestamp() }}
+  {%- elif kind == 'tags' -%}{{ costlake_tag_map_type() }}
   {%- else -%}{{ dbt.type_string() }}
   {%- endif -%}
 {%- endmacro %}

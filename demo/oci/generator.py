@@ -284,8 +284,8 @@ def _tag_value(name: str, resource_index: int, hour: datetime) -> str:
         return "" if resource_index == 3 else f"CC-{100 + resource_index}"
     if name == "free form key":
         return "yes"
-    if name == "team/app":
-        return f"app-{resource_index % 2}"
+    if name == "team/app":  # a team as OCI users often tag it, in mixed case (tag_rules fold it)
+        return ("Data", "Web")[resource_index % 2]
     return f"v{hour.day}"
 
 

@@ -50,6 +50,14 @@ def print_summary(home: Home) -> None:
             FROM costs GROUP BY ALL ORDER BY ALL
             """
         ).fetchall()
+        reporting = con.execute(
+            """
+            SELECT "ProviderName", "x_BillingMonth", "x_ReportingCurrency",
+                   CASE WHEN count(*) = count("x_BilledCostInReportingCurrency") THEN sum("x_BilledCostInReportingCurrency") END,
+                   CASE WHEN count(*) = count("x_EffectiveCostInReportingCurrency") THEN sum("x_EffectiveCostInReportingCurrency") END
+            FROM costs WHERE "x_ReportingCurrency" IS NOT NULL GROUP BY ALL ORDER BY ALL
+            """
+        ).fetchall()
         dropped = con.execute(
             """
             SELECT "x_AccountKey", "x_BillingMonth", "SubAccountId", "DropReason", "BillingCurrency",
@@ -64,6 +72,11 @@ def print_summary(home: Home) -> None:
             [(p, s, a, m, c, r, f"{b:,.2f}", f"{e:,.2f}") for p, s, a, m, c, r, b, e in costs],
         )
     )
+    if reporting:
+        print(f"\nCost per provider / month in the reporting currency ({reporting[0][2]}; n/a: a day without a rate, "
+              "see the reporting_currency_rates check)")
+        print(_table(["provider", "month", "currency", "billed", "effective"],
+                     [(p, m, c, _money(b), _money(e)) for p, m, c, b, e in reporting]))
     print("\nRows not in costs (dropped_costs)")
     if dropped:
         print(
@@ -74,6 +87,10 @@ def print_summary(home: Home) -> None:
         )
     else:
         print("  none")
+
+
+def _money(amount: object) -> str:
+    return "n/a" if amount is None else f"{amount:,.2f}"
 
 
 def print_report(report: object) -> None:
@@ -88,14 +105,20 @@ def print_report(report: object) -> None:
         print(
             _table(
                 ["asset", "check", "result", "detail"],
-                [(a, c[:60], "PASS" if ok else "FAIL", (d or "")[:100]) for a, c, ok, d in report.checks],
+                [(a, c[:60], "PASS" if ok else ("WARN" if (a, c) in report.warnings else "FAIL"), (d or "")[:100])
+                 for a, c, ok, d in report.checks],
             )
         )
         # The table cuts details to fit; a failed check's detail is what the user acts on, so in full.
-        failed = [(a, c, d) for a, c, ok, d in report.checks if not ok]
+        failed = [(a, c, d) for a, c, ok, d in report.checks if not ok and (a, c) not in report.warnings]
         if failed:
             print("\nFailed checks")
             for asset, check, detail in failed:
+                print(f"  - {asset} / {check}: {detail}")
+        warned = [(a, c, d) for a, c, ok, d in report.checks if not ok and (a, c) in report.warnings]
+        if warned:
+            print("\nWarnings")
+            for asset, check, detail in warned:
                 print(f"  - {asset} / {check}: {detail}")
     if report.published or report.held_back:
         print("\nPartitions (source, billing month)")
@@ -117,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run_pipeline(registry, home, months, force=args.force, accept_shrink=args.accept_shrink)
     print_report(report)
     print_summary(home)
-    failed_checks = [c for c in report.checks if not c[2]]
+    failed_checks = [c for c in report.checks if not c[2] and (c[0], c[1]) not in report.warnings]
     if not report.ok:
         print(f"\ncostlake run: {len(report.failures)} failure(s), {len(failed_checks)} failed check(s)", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from connectors.errors import ExportError
+from connectors.exchange_rates import ExchangeRateFileError
 from connectors.records import BillingSource
 from orchestration.assets.bronze import month_partition_key
 from orchestration.assets.status import BILLING_STATUS_ASSET
@@ -35,12 +36,14 @@ class RunReport:
     loaded: list[tuple[str, str, str, int]] = field(default_factory=list)  # source, month, status, rows
     failures: list[str] = field(default_factory=list)
     checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, summary
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (asset, check) of failed WARN-severity checks
     published: list[tuple[str, str, str]] = field(default_factory=list)  # source, month, version
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # source, month, reasons
 
     @property
     def ok(self) -> bool:
-        return not self.failures and all(passed for _, _, passed, _ in self.checks)
+        """No failure and no failed check, except warnings (a WARN check never fails a run)."""
+        return not self.failures and all(passed or (a, c) in self.warnings for a, c, passed, _ in self.checks)
 
 
 def _instance(home: Home) -> dg.DagsterInstance:
@@ -51,14 +54,10 @@ def _instance(home: Home) -> dg.DagsterInstance:
 
 def _collect_checks(result: dg.ExecuteInProcessResult, report: RunReport) -> None:
     for evaluation in result.get_asset_check_evaluations():
-        report.checks.append(
-            (
-                evaluation.asset_key.to_user_string(),
-                evaluation.check_name,
-                evaluation.passed,
-                evaluation.description or "",
-            )
-        )
+        asset = evaluation.asset_key.to_user_string()
+        report.checks.append((asset, evaluation.check_name, evaluation.passed, evaluation.description or ""))
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN:
+            report.warnings.append((asset, evaluation.check_name))
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
@@ -183,7 +182,13 @@ def build_warehouse(registry: Registry, home: Home, months: list[str] | None, fo
                     progress: Callable[[str], None]) -> None:
     """One Dagster run of the dbt assets over the months that have stale partitions: it builds those
     partitions only, publishes the ones that pass their checks and holds back the others."""
-    planned = plan(home, registry, months, force=force)
+    try:
+        planned = plan(home, registry, months, force=force)
+    except ExchangeRateFileError as error:
+        # Every partition converts with the rates: none is built, the published ones stay.
+        report.failures.append(f"exchange_rates: {error}")
+        progress(f"[warehouse] cannot read the exchange rates: {error}")
+        return
     for key, reasons in planned.still_held_back:
         report.held_back.append((key.source, key.month, "; ".join(reasons)))
         report.failures.append(f"{key} is still held back (its inputs have not changed since): {'; '.join(reasons)}")

@@ -4,8 +4,8 @@ Three locks, each enough for most attempts, together for all:
 - only SELECT (and EXPLAIN) statements run: COPY, ATTACH, SET/USE, INSTALL/LOAD, EXPORT, CREATE, CALL,
   PRAGMA with side effects are refused before DuckDB sees them;
 - the warehouse file is opened read-only;
-- DuckDB's external access is off except for the lake's version and schema folders (the files the views
-  read), and the configuration is locked, so no query can read /etc/shadow, write a file, attach a
+- DuckDB's external access is off except for the lake's version, schema and rates folders (the files the
+  views read), and the configuration is locked, so no query can read /etc/shadow, write a file, attach a
   database or turn any of this back on.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import duckdb
 
 from orchestration.home import Home
+from orchestration.warehouse.reporting import RATES_FOLDER
 
 ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
@@ -43,7 +44,7 @@ def readonly_connection(home: Home) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(home.warehouse), read_only=True,
                          config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
-        folders = [f"{home.lake / '_versions'}/", f"{home.lake / '_schema'}/"]
+        folders = [f"{home.lake / '_versions'}/", f"{home.lake / '_schema'}/", f"{home.lake / RATES_FOLDER}/"]
         con.execute("SET allowed_directories = [" + ", ".join(f"'{f}'" for f in folders) + "]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

@@ -34,11 +34,13 @@ from orchestration.warehouse.build import PlannedPartition, plan
 from orchestration.warehouse.builder import BuildResult, DbtOutcome, build_and_publish, build_summary
 from orchestration.warehouse.dbt import dbt_project, ensure_manifest, vars_args
 from orchestration.warehouse.lake import Lake, PartitionKey
+from orchestration.warehouse.reporting import day_ranges, missing_rates
 from registry import Registry
 
 REGISTRY_ASSET = dg.AssetKey(["registry", "accounts"])
 CHART_ASSET = dg.AssetKey(["daily_cost_chart"])
 COSTS_ASSET = dg.AssetKey(["costs"])
+REPORTING_RATES_CHECK = "reporting_currency_rates"
 
 
 class BuildConfig(dg.Config):
@@ -89,6 +91,13 @@ def daily_cost_chart(context: dg.AssetExecutionContext, costlake: CostlakeResour
     )
 
 
+def _from_registry(source_name: str) -> bool:
+    """dbt sources the build writes from the registry (and the rates file it names) before dbt runs: the
+    registry tables (`registry`, `registry_<...>`) and the partitions' exchange rates (`reporting`). Models
+    reading them depend on the registry asset (lineage), not on source assets of their own."""
+    return source_name in ("registry", "reporting") or source_name.startswith("registry_")
+
+
 class CostlakeDbtTranslator(DagsterDbtTranslator):
     """Map dbt sources onto the costlake assets that write them, so lineage shows source -> costs; the marts
     get short keys (`costs`, not `main/costs`)."""
@@ -121,7 +130,7 @@ class CostlakeDbtTranslator(DagsterDbtTranslator):
             )
             if source is not None and source["source_name"].startswith("bronze"):
                 deps.extend(dg.AssetDep(k) for k in self.bronze_keys.get(source["name"], []))
-            elif source is not None and source["source_name"] == "registry":
+            elif source is not None and _from_registry(source["source_name"]):
                 deps.append(dg.AssetDep(REGISTRY_ASSET))
             else:
                 deps.append(dep)
@@ -240,7 +249,37 @@ def reconciliation_check_name(source_key: str) -> str:
 
 def build_warehouse_checks(registry: Registry) -> list[dg.AssetChecksDefinition]:
     return [_reconciliation_check(account.provider, account.key) for account in registry.billing_sources
-            if account.provider in PROVIDERS] + [_costs_quality_check(registry)]
+            if account.provider in PROVIDERS] + [_costs_quality_check(registry), _reporting_rates_check()]
+
+
+def _reporting_rates_check() -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=COSTS_ASSET,
+        name=REPORTING_RATES_CHECK,
+        blocking=False,
+        description="A warning, not a gate: every published cost has a rate into the reporting currency (registry "
+        "reporting_currency / exchange_rates) on its charge date or within the fallback window. A cost without one "
+        "is NULL in x_*InReportingCurrency (never 0); the warning names the currency and the dates to add.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, costlake: CostlakeResource) -> dg.AssetCheckResult:
+        registry = costlake.registry()
+        missing = missing_rates(costlake.paths.warehouse)
+        if registry.reporting_currency is None:
+            description = "no reporting_currency in the registry: costs are shown in their billing currencies only"
+        elif missing:
+            description = "; ".join(m.summary for m in missing)
+        else:
+            description = f"every published cost has a rate into {registry.reporting_currency}"
+        return dg.AssetCheckResult(
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=description[:2000],
+            metadata={"missing": dg.MetadataValue.json([
+                {"currency": m.currency, "reporting_currency": m.reporting_currency, "dates": day_ranges(m.days),
+                 "sources": list(m.sources), "rows": m.rows} for m in missing])},
+        )
+
+    return _check
 
 
 def _verdicts_of(summary: Mapping[str, Any], source_key: str | None) -> tuple[dict[str, Any], dict[str, list[str]]]:

@@ -73,6 +73,7 @@ class AwsProvider(Provider):
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
     freshness_note = "AWS rewrites the open month several times a day: late after 36 h without a load."
     bronze_tables = {"aws_cur_line_items": "aws"}
+    charge_start_columns = {"aws_cur_line_items": "line_item_usage_start_date"}
     kinds = frozenset({"aws", "s3"})
 
     def source(self, account: BaseAccount) -> AwsPayerSource:

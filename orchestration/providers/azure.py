@@ -48,6 +48,7 @@ class AzureProvider(Provider):
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=50), warn_window=timedelta(hours=30))
     freshness_note = "Azure exports run daily (month to date): late after 50 h without a load."
     bronze_tables = {"azure_actual": BRONZE_FOLDERS["actual"], "azure_amortized": BRONZE_FOLDERS["amortized"]}
+    charge_start_columns = {"azure_actual": "charge_date", "azure_amortized": "charge_date"}
     kinds = frozenset({"azure"})
 
     def source(self, account: BaseAccount) -> AzureBillingSource:

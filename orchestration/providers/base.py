@@ -69,6 +69,10 @@ class Provider(ABC):
     # <source key>/<YYYY-MM>.parquet files of that table.
     bronze_tables: dict[str, str]
     kinds: frozenset[str] = frozenset()
+    # Bronze table -> the column whose UTC date is the ChargePeriodStart date of the `costs` rows it becomes:
+    # a partition's exchange rates are those of the dates these columns span (warehouse/reporting.py).
+    # A provider without it gets the rates of its billing month's days.
+    charge_start_columns: dict[str, str] = {}
     # Whether every row that is not a correction has its charge period inside its billing period; the
     # `costs` check holds the provider's rows to it only then (quality.checks.costs_suite).
     charge_period_within_billing_period: bool = True

@@ -55,6 +55,7 @@ class GcpProvider(Provider):
         "row seen."
     )
     bronze_tables = {"gcp_standard": "gcp/standard", "gcp_detailed": "gcp/detailed"}
+    charge_start_columns = {"gcp_standard": "usage_start_time", "gcp_detailed": "usage_start_time"}
     kinds = frozenset({"gcp", "bigquery"})
     # Google bills usage reported late in a later invoice month with its real usage time: such a row's
     # charge period starts before its billing period (the invoice month, in Pacific time).

@@ -30,6 +30,7 @@ class OciProvider(Provider):
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=12), warn_window=timedelta(hours=8))
     freshness_note = "Oracle adds a cost report about every 6 hours: late when the newest report line ended over 12 h ago."
     bronze_tables = {dataset.table: dataset.table for dataset in DATASETS.values()}
+    charge_start_columns = {dataset.table: "interval_usage_start" for dataset in DATASETS.values()}
     kinds = frozenset({"oracle", "objectstorage"})
 
     def source(self, account: BaseAccount) -> OciTenancySource:

@@ -4,15 +4,17 @@ candidate files dbt wrote for each.
 A partition is stale when what it would be built from differs from what its current version was built
 from: the bronze files of the source's month (size, modification time) and their load records (the
 export's totals it is checked against), the registry facts of the source (ids, names, roles and cost
-basis of the entry and the entries billed through it) and the code (the dbt project). So a restated month
-rebuilds that month only, a registry edit rebuilds that source's months, and a new costlake version
-rebuilds everything once. A candidate refused with the same inputs is not rebuilt
-until something changes (or the run is forced).
+basis of the entry and the entries billed through it, the tag rules and the tags they declare), the
+exchange rates of its own charge dates (reporting.py) and the code (the dbt project). So a restated month
+rebuilds that month only, a registry edit rebuilds that source's months, a rates file that grows by a day
+rebuilds the partitions with costs on that day, and a new costlake version rebuilds everything once. A
+candidate refused with the same inputs is not rebuilt until something changes (or the run is forced).
 
 Inputs: <home>/build/inputs/bronze/<table folder>/<source>/<YYYY-MM>.parquet are hard links to the bronze
-files of the partitions being built (the dbt sources read only these), plus schema stubs and the registry
-tables. Outputs: dbt's lake_table models write <home>/build/output/<model>/x_AccountKey=<source>/
-x_BillingMonth=<YYYY-MM>/*.parquet (dbt_project/macros/lake/lake_table.sql). The build folder is recreated
+files of the partitions being built (the dbt sources read only these), plus schema stubs, the registry
+tables and the partitions' exchange rates (reporting/partition_rates.parquet). Outputs: dbt's lake_table
+models write <home>/build/output/<model>/x_AccountKey=<source>/x_BillingMonth=<YYYY-MM>/*.parquet
+(dbt_project/macros/lake/lake_table.sql). The build folder is recreated
 by every build: a crash or a damaged file there never outlives the next run.
 """
 
@@ -35,6 +37,13 @@ from orchestration.providers.catalog import PROVIDERS
 from orchestration.warehouse.dbt import DBT_PROJECT_DIR
 from orchestration.warehouse.files import write_bronze_stubs, write_registry_tables
 from orchestration.warehouse.lake import Lake, PartitionKey
+from orchestration.warehouse.reporting import (
+    PartitionRates,
+    partition_rates,
+    reporting_rates,
+    tag_facts,
+    write_partition_rates,
+)
 from registry import Registry
 from registry.base import BaseAccount
 
@@ -57,6 +66,7 @@ class PlannedPartition:
     account: BaseAccount
     inputs: str  # fingerprint
     bronze: list[BronzeInput] = field(default_factory=list)
+    rates: PartitionRates | None = None  # what it converts into the reporting currency with (None: no currency set)
 
     @property
     def records(self) -> list[LoadRecord]:
@@ -89,9 +99,10 @@ def registry_facts(registry: Registry, account: BaseAccount) -> list[dict[str, o
     from, and with which credentials, changes how it is read, not what it says: moving a bucket or a home
     rebuilds nothing."""
     return [
-        {"key": m.key, "provider": m.provider, "id": m.provider_account_id, "name": m.display_name,
-         "role": m.account_role, "parent": m.parent_key, "cost_basis": m.cost_basis}
-        for m in registry.members_of(account.key)
+        *({"key": m.key, "provider": m.provider, "id": m.provider_account_id, "name": m.display_name,
+           "role": m.account_role, "parent": m.parent_key, "cost_basis": m.cost_basis}
+          for m in registry.members_of(account.key)),
+        tag_facts(registry, account),
     ]
 
 
@@ -105,9 +116,12 @@ def bronze_inputs(home: Home, provider: Provider, key: PartitionKey) -> list[Bro
     return found
 
 
-def fingerprint(registry: Registry, account: BaseAccount, bronze: Iterable[BronzeInput]) -> str:
+def fingerprint(registry: Registry, account: BaseAccount, bronze: Iterable[BronzeInput],
+                rates: PartitionRates | None = None) -> str:
     digest = hashlib.sha256(code_fingerprint().encode())
     digest.update(json.dumps(registry_facts(registry, account), sort_keys=True).encode())
+    # Only this partition's own resolved rates: a rate of another month's day changes nothing here.
+    digest.update(json.dumps(rates.fingerprint() if rates else None, sort_keys=True).encode())
     for item in bronze:
         stat = item.path.stat()
         # The load record too: its control totals are what the partition is checked against.
@@ -132,6 +146,8 @@ def plan(home: Home, registry: Registry, months: Iterable[str] | None = None, *,
     wanted_months = set(months) if months is not None else None
     wanted_keys = set(only) if only is not None else None
     result = Plan(build=[])
+    # Read once per build (a bad file stops the build here, by line and column: every partition needs it).
+    rates_into_reporting = reporting_rates(registry)
     for account in registry.billing_sources:
         provider = PROVIDERS.get(account.provider)
         if provider is None:
@@ -141,7 +157,9 @@ def plan(home: Home, registry: Registry, months: Iterable[str] | None = None, *,
             if (wanted_months is not None and month not in wanted_months) or (wanted_keys is not None and key not in wanted_keys):
                 continue
             bronze = bronze_inputs(home, provider, key)
-            inputs = fingerprint(registry, account, bronze)
+            rates = partition_rates(registry, rates_into_reporting, provider, month,
+                                    [(b.table, b.path, b.record) for b in bronze])
+            inputs = fingerprint(registry, account, bronze, rates)
             entry = lake.entry(key)
             if not force and entry is not None:
                 if entry.current is not None and entry.current.inputs == inputs:
@@ -150,17 +168,20 @@ def plan(home: Home, registry: Registry, months: Iterable[str] | None = None, *,
                 if entry.held_back is not None and entry.held_back.inputs == inputs:
                     result.still_held_back.append((key, entry.held_back.reasons))
                     continue
-            result.build.append(PlannedPartition(key, provider, account, inputs, bronze))
+            result.build.append(PlannedPartition(key, provider, account, inputs, bronze, rates))
     return result
 
 
 def prepare(home: Home, registry: Registry, partitions: Iterable[PlannedPartition]) -> None:
-    """A fresh <home>/build: stubs, registry tables and links to the bronze files of ``partitions``."""
+    """A fresh <home>/build: stubs, registry tables, the partitions' exchange rates and links to the bronze
+    files of ``partitions``."""
+    partitions = list(partitions)
     if home.build.exists():
         shutil.rmtree(home.build)
     inputs = home.build / "inputs"
     write_bronze_stubs(inputs / "bronze")
     write_registry_tables(registry, inputs / "registry")
+    write_partition_rates(inputs / "reporting", [(p.key.source, p.key.month, p.rates) for p in partitions])
     (home.build / "output").mkdir(parents=True)
     partitions = list(partitions)
     # The lake_table materialization reads how many partitions the build holds (one: a plain write).

@@ -11,6 +11,7 @@ import duckdb
 
 from connectors.duckdb_util import quote_identifier, sql_literal
 from orchestration.providers.catalog import PROVIDERS
+from orchestration.warehouse.reporting import tag_tables
 from registry import Registry
 
 
@@ -26,22 +27,22 @@ def _replace_with_query(target: Path, select_sql: str, parameters: list[object] 
 
 
 def write_registry_tables(registry: Registry, folder: Path) -> dict[str, int]:
-    """Write every provider's registry tables (<folder>/<name>.parquet) dbt joins; return row counts.
-    Atomic per file."""
+    """Write every provider's registry tables and the tag tables (<folder>/<name>.parquet) dbt joins; return
+    row counts. Atomic per file."""
     counts: dict[str, int] = {}
-    for provider in PROVIDERS.values():
-        for table in provider.registry_tables(registry):
-            names = ", ".join(quote_identifier(name) for name, _ in table.columns)
-            if table.rows:
-                values = ", ".join(["(" + ", ".join(["?"] * len(table.columns)) + ")"] * len(table.rows))
-                casts = ", ".join(f"CAST({quote_identifier(n)} AS {kind}) AS {quote_identifier(n)}" for n, kind in table.columns)
-                select = f"SELECT {casts} FROM (VALUES {values}) AS t({names})"
-            else:
-                select = "SELECT " + ", ".join(
-                    f"CAST(NULL AS {kind}) AS {quote_identifier(n)}" for n, kind in table.columns) + " WHERE false"
-            _replace_with_query(folder / f"{table.name}.parquet", select,
-                                [value for row in table.rows for value in row])
-            counts[table.name] = len(table.rows)
+    tables = [table for provider in PROVIDERS.values() for table in provider.registry_tables(registry)]
+    for table in [*tables, *tag_tables(registry)]:
+        names = ", ".join(quote_identifier(name) for name, _ in table.columns)
+        if table.rows:
+            values = ", ".join(["(" + ", ".join(["?"] * len(table.columns)) + ")"] * len(table.rows))
+            casts = ", ".join(f"CAST({quote_identifier(n)} AS {kind}) AS {quote_identifier(n)}" for n, kind in table.columns)
+            select = f"SELECT {casts} FROM (VALUES {values}) AS t({names})"
+        else:
+            select = "SELECT " + ", ".join(
+                f"CAST(NULL AS {kind}) AS {quote_identifier(n)}" for n, kind in table.columns) + " WHERE false"
+        _replace_with_query(folder / f"{table.name}.parquet", select,
+                            [value for row in table.rows for value in row])
+        counts[table.name] = len(table.rows)
     return counts
 
 

@@ -10,6 +10,8 @@ atomic rename.
   over the partitioned ones, so they reflect every current partition and nothing is rebuilt for them.
 - `lake_partitions`: one row per (source, billing month): current version, rows, when published, and any
   held-back candidate with its reasons.
+- `exchange_rates`: the rates file's own rates and every rate into the reporting currency they imply
+  (date, from, to, rate, source), a view over one Parquet file under <lake>/_rates/ (reporting.py).
 
 Writing the file costs the same whatever the history: it holds view definitions, not rows.
 """
@@ -31,6 +33,7 @@ import duckdb
 from connectors.duckdb_util import quote_identifier, sql_literal
 from orchestration.home import Home
 from orchestration.warehouse.lake import Lake, PartitionEntry
+from orchestration.warehouse.reporting import forget_old_rates, publish_rates
 from registry import Registry
 
 VIEWS_FILE = "_catalog/_views.json"  # under the lake root: the cross-partition views' SQL from the last build
@@ -78,6 +81,7 @@ def write_warehouse(home: Home, registry: Registry) -> dict[str, int]:
     registered = {a.key for a in registry.billing_sources}
     entries = [e for e in lake.entries() if e.source in registered]
     current = [e for e in entries if e.current is not None]
+    rates = publish_rates(lake.root, registry)
     # The file must be called warehouse.duckdb while it is written: DuckDB names the catalog after the file,
     # and the cross-partition views were compiled against catalog "warehouse".
     folder = home.root / f".publish-{uuid.uuid4().hex}"
@@ -91,6 +95,7 @@ def write_warehouse(home: Home, registry: Registry) -> dict[str, int]:
                     con.execute(f"CREATE VIEW {quote_identifier(table)} AS {_table_sql(lake, table, current)}")
             for _, sql in views:
                 con.execute(sql)
+            con.execute(f"CREATE VIEW exchange_rates AS SELECT * FROM read_parquet({sql_literal(str(rates))})")
             con.execute(
                 "CREATE TABLE lake_partitions (source VARCHAR, provider VARCHAR, billing_month VARCHAR, "
                 "version VARCHAR, published_at VARCHAR, costs_rows BIGINT, held_back BOOLEAN, held_back_at VARCHAR, "
@@ -117,6 +122,7 @@ def write_warehouse(home: Home, registry: Registry) -> dict[str, int]:
         os.replace(target, home.warehouse)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    forget_old_rates(lake.root, rates, registry.lake_retention_hours)
     return {table: sum(1 for e in current if e.current and table in e.current.files) for table in tables}
 
 

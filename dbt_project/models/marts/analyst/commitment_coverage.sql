@@ -38,6 +38,18 @@ select
         else round(
             100 * sum(case when is_covered then "EffectiveCost" else 0 end)
             / sum(case when is_usage then "EffectiveCost" else 0 end), 2)
-    end as "CoveragePercent"
+    end as "CoveragePercent",
+    max("x_ReportingCurrency") as "x_ReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_EffectiveCostInReportingCurrency"', 'is_usage') }}
+        as "x_UsageEffectiveCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_EffectiveCostInReportingCurrency"', 'is_covered') }}
+        as "x_CoveredUsageEffectiveCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_EffectiveCostInReportingCurrency"', 'is_usage and "CommitmentDiscountId" is null') }}
+        as "x_OnDemandUsageEffectiveCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_EffectiveCostInReportingCurrency"', '"CommitmentDiscountStatus" = \'Unused\'') }}
+        as "x_UnusedCommitmentEffectiveCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_BilledCostInReportingCurrency"',
+        '"CommitmentDiscountId" is not null and ("ChargeCategory" = \'Purchase\' or "CommitmentDiscountStatus" = \'Unused\')') }}
+        as "x_CommitmentPurchaseBilledCostInReportingCurrency"
 from classified
 group by 1, 2, 3, 4, 5

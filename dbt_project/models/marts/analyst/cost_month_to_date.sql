@@ -46,7 +46,22 @@ select
               and daily."ChargeDate" < bounds.month_start then daily."BilledCost" else 0 end)
         as "PreviousMonthBilledCost",
     sum(case when daily."ChargeDate" >= bounds.month_start then daily."EffectiveCost" else 0 end)
-        as "MonthToDateEffectiveCost"
+        as "MonthToDateEffectiveCost",
+    max(daily."x_ReportingCurrency") as "x_ReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('daily."x_BilledCostInReportingCurrency"',
+        'daily."ChargeDate" >= bounds.month_start', 'daily."x_ReportingCurrency"') }}
+        as "x_MonthToDateBilledCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('daily."x_BilledCostInReportingCurrency"',
+        'daily."ChargeDate" >= bounds.previous_month_start and daily."ChargeDate" <= bounds.previous_month_same_day',
+        'daily."x_ReportingCurrency"') }}
+        as "x_PreviousMonthSamePeriodBilledCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('daily."x_BilledCostInReportingCurrency"',
+        'daily."ChargeDate" >= bounds.previous_month_start and daily."ChargeDate" < bounds.month_start',
+        'daily."x_ReportingCurrency"') }}
+        as "x_PreviousMonthBilledCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('daily."x_EffectiveCostInReportingCurrency"',
+        'daily."ChargeDate" >= bounds.month_start', 'daily."x_ReportingCurrency"') }}
+        as "x_MonthToDateEffectiveCostInReportingCurrency"
 from daily
 inner join bounds
     on daily."x_AccountKey" = bounds.as_of_account_key

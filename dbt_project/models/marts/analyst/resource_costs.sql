@@ -14,7 +14,10 @@ select
     max("RegionId") as "RegionId",
     count(*) as "RowCount",
     sum("BilledCost") as "BilledCost",
-    sum("EffectiveCost") as "EffectiveCost"
+    sum("EffectiveCost") as "EffectiveCost",
+    max("x_ReportingCurrency") as "x_ReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_BilledCostInReportingCurrency"') }} as "x_BilledCostInReportingCurrency",
+    {{ costlake_sum_in_reporting_currency('"x_EffectiveCostInReportingCurrency"') }} as "x_EffectiveCostInReportingCurrency"
 from {{ ref('costs') }}
 where "ResourceId" is not null
 group by 1, 2, 3, 4, 5, 6, 7

@@ -26,6 +26,9 @@ select
     "RegionId",
     "BilledCost",
     "EffectiveCost",
-    "CostRank"
+    "CostRank",
+    "x_ReportingCurrency",
+    "x_BilledCostInReportingCurrency",
+    "x_EffectiveCostInReportingCurrency"
 from ranked
 where "CostRank" <= 25
