@@ -10,6 +10,7 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from registry.alerts import AlertSettings
 from registry.aws import AwsAccount, AwsCredentials, AwsExport
 from registry.azure import AzureAccount
 from registry.base import BaseAccount, check_month, month_start
@@ -48,6 +49,8 @@ class Registry(BaseModel):
     # Hours a superseded lake partition version is kept after a publish: an analyst session opened before
     # the publish reads the old version until it reconnects; older versions are deleted (docs/operations.md).
     lake_retention_hours: int = Field(default=24, ge=0, le=24 * 366, strict=True)
+    # Where run failures, held-back partitions and stale sources are posted (registry/alerts.py); none: no alerts.
+    alerts: AlertSettings | None = None
 
     @field_validator("first_month")
     @classmethod
