@@ -101,6 +101,8 @@ def table_cells(result: QueryResult) -> list[list[str]]:
                 line.append("NULL")
             elif decimals is not None and isinstance(value, Decimal):
                 line.append(rounded(value, decimals))
+            elif isinstance(value, Decimal):
+                line.append(format(value, "f"))  # never 0E-18
             else:
                 line.append(str(value))
         cells.append(line)

@@ -42,11 +42,19 @@ def step_failure_text(events: Iterable[Any]) -> str:
     return "; ".join(messages)
 
 
-def sources_of_run(registry: Registry, asset_keys: Iterable[dg.AssetKey] | None) -> list[str]:
-    """Registry keys of the source assets a run selected (their owners are named in the alert)."""
+def sources_of_run(registry: Registry, asset_keys: Iterable[dg.AssetKey] | None, failed_steps: Iterable[str]) -> list[str]:
+    """Registry keys of the source assets a run selected or whose step failed (their owners are named in the
+    alert). A run of one asset may not record its selection; its failed step is named after the asset."""
     selected = set(asset_keys or ())
-    return [a.key for a in registry.billing_sources
-            if a.provider in PROVIDERS and PROVIDERS[a.provider].asset_key(a.key) in selected]
+    steps = set(failed_steps)
+    found = []
+    for account in registry.billing_sources:
+        if account.provider not in PROVIDERS:
+            continue
+        key = PROVIDERS[account.provider].asset_key(account.key)
+        if key in selected or key.to_python_identifier() in steps:
+            found.append(account.key)
+    return found
 
 
 def build_run_failure_sensor(registry_path: str, home: Home) -> dg.SensorDefinition:
@@ -65,9 +73,10 @@ def build_run_failure_sensor(registry_path: str, home: Home) -> dg.SensorDefinit
         except RegistryError as error:
             context.log.warning(f"run {run.run_id} failed, but no alert was sent: the registry is invalid:\n{error}")
             return
-        message = step_failure_text(context.get_step_failure_events()) or context.failure_event.message or "run failed"
-        alert = run_failure_alert(registry, run.run_id, run.job_name, message,
-                                  sources_of_run(registry, run.asset_selection))
+        failures = context.get_step_failure_events()
+        message = step_failure_text(failures) or context.failure_event.message or "run failed"
+        sources = sources_of_run(registry, run.asset_selection, [event.step_key or "" for event in failures])
+        alert = run_failure_alert(registry, run.run_id, run.job_name, message, sources)
         send(registry.alerts, alert, home, context.log.warning)
 
     return run_failure_alert_sensor

@@ -35,8 +35,8 @@ def freshness_result(key: dg.AssetKey, found: SourceFreshness) -> dg.AssetCheckR
     metadata: dict[str, object] = {
         "state": found.state,
         "data_time_kind": found.data_time_kind,
-        "warn_after_hours": found.limits.warn_after_hours,
-        "stale_after_hours": found.limits.stale_after_hours,
+        # Text, not numbers: the UI plots every numeric entry, and the limits only change with the registry.
+        "limits": f"late after {found.limits.warn_after_hours} h, stale after {found.limits.stale_after_hours} h",
         "newest_billing_month": found.newest_month or "-",
         "last_load": found.last_load or "-",
     }

@@ -32,8 +32,10 @@ STATE_SQL = (
     f"WHEN age_hours > warn_after_hours THEN '{LATE}' ELSE '{FRESH}' END"
 )
 # Hours from a naive UTC timestamp to now (epoch() of now() is UTC whatever the session's time zone); data
-# stamped in the future (a provider's clock, a generator) counts as age 0.
-AGE_SQL = "round(greatest(epoch(now()) - epoch(data_as_of), 0) / 3600.0, 1)"
+# stamped in the future (a provider's clock, a generator) counts as age 0; no data has no age (greatest()
+# alone would make it 0).
+AGE_SQL = ("CASE WHEN data_as_of IS NOT NULL THEN round(greatest(epoch(now()) - epoch(data_as_of), 0) / 3600.0, 1) "
+           "END")
 
 
 @dataclass(frozen=True)
