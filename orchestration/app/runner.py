@@ -57,11 +57,9 @@ def _instance(home: Home) -> dg.DagsterInstance:
 def _collect_checks(result: dg.ExecuteInProcessResult, report: RunReport) -> None:
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.check_name == FRESHNESS_CHECK:
-            # Evaluated after each load of the source and again at the end: the last evaluation counts.
-            asset = evaluation.asset_key.to_user_string()
             state = evaluation.metadata.get("state")
-            report.freshness = [f for f in report.freshness if f[0] != asset]
-            report.freshness.append((asset, str(state.value if state else "-"), evaluation.description or ""))
+            report.freshness.append((evaluation.asset_key.to_user_string(), str(state.value if state else "-"),
+                                     evaluation.description or ""))
             continue
         report.checks.append(
             (
@@ -118,6 +116,7 @@ def run_pipeline(
                         **({"ops": ops} if ops else {})},
         )
 
+    freshness_checks = dg.AssetSelection.checks(*freshness_check_keys(registry))
     result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))
     if not result.success:
         report.failures.append(f"registry: {_failure_message(result)}")
@@ -143,7 +142,8 @@ def run_pipeline(
             key = provider.asset_key(account.key)
             # --accept-shrink: this run may replace a month by a much smaller restatement (connectors/records.py).
             ops = {key.to_python_identifier(): {"config": {"accept_shrink": True}}} if accept_shrink else None
-            result = materialize(dg.AssetSelection.assets(key), month_partition_key(month), ops=ops)
+            # The source's freshness is judged once, at the end of the command, not after each month.
+            result = materialize(dg.AssetSelection.assets(key) - freshness_checks, month_partition_key(month), ops=ops)
             _collect_checks(result, report)
             if not result.success:
                 message = _failure_message(result)
@@ -164,8 +164,7 @@ def run_pipeline(
 
     build_warehouse(registry, home, months, force, materialize, report, progress)
     progress("[status] evaluating billing status and data freshness of every registered account ...")
-    result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET)
-                         | dg.AssetSelection.checks(*freshness_check_keys(registry)))
+    result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET) | freshness_checks)
     _collect_checks(result, report)
     if not result.success:
         report.failures.append(f"billing status: {_failure_message(result)}")

@@ -151,21 +151,29 @@ def freshness_states_path(home: Home) -> Path:
     return home.root / "status" / "freshness_states.json"
 
 
-def newly_stale(home: Home, sources: Sequence[SourceFreshness]) -> list[SourceFreshness]:
-    """Sources that are stale now and were not at the previous evaluation; remembers this evaluation's states.
-    A source stays reported once until it is fresh (or late) again and goes stale anew."""
+def _stale_states(home: Home) -> dict[str, str]:
     path = freshness_states_path(home)
     try:
-        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     except (OSError, ValueError):
-        previous = {}
-    changed = [s for s in sources if s.state == STALE and previous.get(s.source) != STALE]
-    states = {**previous, **{s.source: s.state for s in sources}}
+        return {}
+
+
+def newly_stale(home: Home, sources: Sequence[SourceFreshness]) -> list[SourceFreshness]:
+    """Sources that are stale now and were not when last reported (see remember_states)."""
+    previous = _stale_states(home)
+    return [s for s in sources if s.state == STALE and previous.get(s.source) != STALE]
+
+
+def remember_states(home: Home, sources: Sequence[SourceFreshness], unreported: Sequence[str] = ()) -> None:
+    """Keep this evaluation's states for the next one, except for ``unreported`` sources (their alert was not
+    delivered: they count as newly stale again next time)."""
+    path = freshness_states_path(home)
+    states = {**_stale_states(home), **{s.source: s.state for s in sources if s.source not in unreported}}
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     temp.write_text(json.dumps(states, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(temp, path)
-    return changed
 
 
 def stale_alert(registry: Registry, stale: Sequence[SourceFreshness]) -> Alert:
@@ -191,10 +199,12 @@ def stale_alert(registry: Registry, stale: Sequence[SourceFreshness]) -> Alert:
 
 def alert_newly_stale(registry: Registry, home: Home, sources: Sequence[SourceFreshness], log: Log) -> list[str]:
     """Send one message naming the sources that went stale since the last evaluation; returns their keys.
-    Without stale alerts configured nothing is remembered, so turning them on reports what is stale then."""
+    Without stale alerts configured nothing is remembered, so turning them on reports what is stale then;
+    a message the webhook did not accept is sent again at the next evaluation."""
     if registry.alerts is None or not registry.alerts.wants("stale"):
         return []
     stale = newly_stale(home, sources)
-    if stale:
-        send(registry.alerts, stale_alert(registry, stale), home, log)
+    delivered = not stale or send(registry.alerts, stale_alert(registry, stale), home, log)
+    # A message that did not get through is tried again at the next evaluation.
+    remember_states(home, sources, unreported=[] if delivered else [s.source for s in stale])
     return [s.source for s in stale]

@@ -135,6 +135,14 @@ accounts:
         assert alert_newly_stale(registry, home, [_freshness("acme", 1, later)], print) == []
         assert alert_newly_stale(registry, home, [_freshness("acme", 80, later)], print) == ["acme"]
         received = server.wait_for(3)
+        # A message the webhook refuses is tried again at the next evaluation, then not again.
+        server.status = 503
+        assert alert_newly_stale(registry, home, [_freshness("acme", 1, later)], print) == []
+        assert alert_newly_stale(registry, home, [_freshness("acme", 80, later)], print) == ["acme"]
+        server.status = 200
+        assert alert_newly_stale(registry, home, [_freshness("acme", 81, later)], print) == ["acme"]
+        assert alert_newly_stale(registry, home, [_freshness("acme", 82, later)], print) == []
+        assert len(server.wait_for(5)) == 5
     assert [r.body["event"] for r in received] == ["stale", "stale", "stale"]
     first = received[0].body
     assert first["title"] == "costlake: 1 source(s) went stale: acme" and first["owners"] == ["team:finops"]
