@@ -245,6 +245,9 @@ def scan_exports(
                 dg.RunRequest(
                     run_key=export_run_key(account.key, month, export_name, run_id),
                     asset_selection=[provider.asset_key(account.key)],
+                    # The load's own checks; freshness is judged by the hourly status job (see ingest_sources).
+                    asset_check_keys=[dg.AssetCheckKey(provider.asset_key(account.key), name)
+                                      for name in (BRONZE_CHECK, BRONZE_QUALITY_CHECK)],
                     partition_key=month_partition_key(month),
                     tags={"costlake/source": account.key, "costlake/run_id": run_id[:60], "costlake/trigger": "export"},
                 )
