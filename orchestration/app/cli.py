@@ -261,11 +261,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
         return 0
     print(
         _table(
-            ["key", "provider", "account_id", "role", "payer", "basis", "exports", "name"],
+            ["key", "provider", "account_id", "role", "payer", "basis", "exports", "name", "owner"],
             [
                 (
                     a.key, a.provider, a.provider_account_id, a.account_role, a.parent_key or "-",
-                    a.cost_basis or "-", a.export_summary or "-", a.display_name,
+                    a.cost_basis or "-", a.export_summary or "-", a.display_name, a.owner or "-",
                 )
                 for a in registry.accounts
             ],

@@ -1,7 +1,6 @@
 """The billing status asset, and the hourly sensor that refreshes it together with the sources' freshness
 checks (see orchestration/operations/status.py and orchestration/assets/freshness.py)."""
 
-
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 

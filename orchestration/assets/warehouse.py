@@ -62,12 +62,13 @@ def registry_accounts(context: dg.AssetExecutionContext, costlake: CostlakeResou
         records=[
             dg.TableRecord(
                 {"key": a.key, "provider": a.provider, "account_id": a.provider_account_id, "role": a.account_role,
-                 "payer": a.parent_key or "", "name": a.display_name}
+                 "payer": a.parent_key or "", "name": a.display_name, "owner": a.owner or ""}
             )
             for a in registry.accounts
         ],
         schema=dg.TableSchema(
-            columns=[dg.TableColumn(c, "string") for c in ("key", "provider", "account_id", "role", "payer", "name")]
+            columns=[dg.TableColumn(c, "string")
+                     for c in ("key", "provider", "account_id", "role", "payer", "name", "owner")]
         ),
     )
     return dg.MaterializeResult(metadata={"registry_file": registry.source_file, "accounts": accounts})
