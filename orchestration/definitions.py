@@ -11,9 +11,16 @@ import os
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.assets.alerting import build_run_failure_sensor
 from orchestration.assets.automation import build_daily_schedule, build_export_sensor, build_registry_sensor
-from orchestration.assets.bronze import build_source_asset, monthly_partitions
-from orchestration.assets.status import BILLING_STATUS_ASSET, billing_status, billing_status_sensor
+from orchestration.assets.bronze import asset_owners, build_source_asset, monthly_partitions
+from orchestration.assets.freshness import build_freshness_checks, freshness_check_keys
+from orchestration.assets.status import (
+    BILLING_STATUS_ASSET,
+    billing_status,
+    build_status_job,
+    build_status_sensor,
+)
 from orchestration.assets.warehouse import (
     build_dbt_assets,
     build_warehouse_checks,
@@ -31,25 +38,29 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
     home.ensure().export_env()
     partitions = monthly_partitions(registry)
     source_assets = [
-        build_source_asset(PROVIDERS[account.provider], account, partitions)
+        build_source_asset(PROVIDERS[account.provider], account, partitions, asset_owners(registry, account))
         for account in registry.billing_sources
         if account.provider in PROVIDERS
     ]
+    status_job = build_status_job(freshness_check_keys(registry))
     dbt_assets_def = build_dbt_assets(registry)
     ingest_job = dg.define_asset_job(
         "ingest_sources",
-        selection=dg.AssetSelection.groups(*PROVIDERS),
+        # Freshness is judged by its own job (hourly): in a load run it would be skipped whenever a source has
+        # no export for the month, and a skipped check would hide the source's last verdict.
+        selection=dg.AssetSelection.groups(*PROVIDERS) - dg.AssetSelection.checks(*freshness_check_keys(registry)),
         partitions_def=partitions,
         description="Load one billing month of every registered source into bronze.",
     )
     return dg.Definitions(
         assets=[registry_accounts, *source_assets, dbt_assets_def, daily_cost_chart, billing_status],
-        asset_checks=build_warehouse_checks(registry),
-        jobs=[ingest_job],
+        asset_checks=[*build_warehouse_checks(registry), *build_freshness_checks(registry)],
+        jobs=[ingest_job, status_job],
         sensors=[
             build_export_sensor(registry.source_file),
             build_registry_sensor(registry.source_file),
-            billing_status_sensor,
+            build_status_sensor(status_job),
+            build_run_failure_sensor(registry.source_file, home),
             dg.AutomationConditionSensorDefinition(
                 "warehouse_automation",
                 target=dg.AssetSelection.all() - dg.AssetSelection.assets(BILLING_STATUS_ASSET),

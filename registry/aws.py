@@ -191,7 +191,7 @@ class AwsAccount(BaseAccount):
         else:
             if self.payer is None:
                 raise ValueError("a linked account needs 'payer: <key of its payer entry>'")
-            for field in ("mpa", "export", "exports", "credentials", "max_shrink_percent"):
+            for field in ("mpa", "export", "exports", "credentials", "max_shrink_percent", "freshness"):
                 if getattr(self, field) is not None:
                     raise ValueError(f"'{field}' belongs on the payer entry, not on a linked account")
         return self

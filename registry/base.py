@@ -7,7 +7,7 @@ import re
 from datetime import date
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KEY_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -20,6 +20,8 @@ SECRET_VALUE_PATTERNS = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"AccountKey=", re.IGNORECASE),
     re.compile(r"(^|[?&])sig=[A-Za-z0-9%+/=]{20,}"),
+    # A Slack incoming-webhook URL is a credential: anyone holding it can post to the channel.
+    re.compile(r"hooks\.slack\.com/(services|workflows|triggers)/", re.IGNORECASE),
 )
 # What a secret pasted into a field looks like, beyond the patterns above: a query string or key=value
 # list (SAS tokens, connection strings), JSON, several lines, a long random token of mixed case and
@@ -145,6 +147,43 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+# An owner is what Dagster accepts as an asset owner: an email address or 'team:<name>'. The team name is
+# kept to the characters a Dagster tag value allows, so it also becomes the asset's `team` tag.
+_EMAIL_OWNER = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,7}$")
+_TEAM_OWNER = re.compile(r"^team:[A-Za-z0-9_.-]{1,63}$")
+# Ten years: a larger limit would mean "never stale", which is what a closed account may well want.
+MAX_FRESHNESS_HOURS = 24 * 365 * 10
+
+
+def check_owner(value: str | None) -> str | None:
+    if value is not None and not (_EMAIL_OWNER.match(value) or _TEAM_OWNER.match(value)):
+        raise ValueError(
+            "must be an email address (alice@example.com) or a team written team:<name> (letters, digits, '_', "
+            f"'.', '-'; e.g. team:finops); got {shown(value)}"
+        )
+    return value
+
+
+class Freshness(Strict):
+    """How old a billing source's newest data (its newest charge end, or the export's own timestamp) may be
+    before the source is late (a warning) and stale. Each provider has defaults that follow its delivery
+    rhythm (orchestration/providers/<cloud>.py); an entry overrides either here."""
+
+    warn_after_hours: int | None = Field(default=None, ge=1, le=MAX_FRESHNESS_HOURS, strict=True)
+    stale_after_hours: int | None = Field(default=None, ge=1, le=MAX_FRESHNESS_HOURS, strict=True)
+
+    @model_validator(mode="after")
+    def _order(self) -> Freshness:
+        if self.warn_after_hours is not None and self.stale_after_hours is not None and (
+            self.warn_after_hours >= self.stale_after_hours
+        ):
+            raise ValueError(
+                f"warn_after_hours ({self.warn_after_hours}) must be less than stale_after_hours "
+                f"({self.stale_after_hours}): a source is late before it is stale"
+            )
+        return self
+
+
 class BaseAccount(Strict):
     """Fields every registry entry has. Subclasses add the provider's own fields."""
 
@@ -161,6 +200,11 @@ class BaseAccount(Strict):
     # What `sub_account_tags` name by id (Azure subscriptions, GCP projects, OCI compartments); None when the
     # provider's sub accounts are registry entries of their own (AWS linked accounts).
     sub_account_kind: ClassVar[str | None] = None
+    # Who answers for this account's billing data: an email or team:<name> (Dagster asset owners, alerts,
+    # `costlake status`).
+    owner: str | None = None
+    # This source's own freshness limits (billing sources only; see Freshness).
+    freshness: Freshness | None = None
 
     @field_validator("key")
     @classmethod
@@ -193,6 +237,11 @@ class BaseAccount(Strict):
             declared[sub_id] = check_tags(tags, f"sub_account_tags.{shown(sub_id)}")
         return declared
 
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str | None) -> str | None:
+        return check_owner(value)
 
     @property
     def display_name(self) -> str:

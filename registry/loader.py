@@ -40,6 +40,7 @@ _SECRET_KEYS = {
     "key_content",
     "token",
     "api_key",
+    "webhook_url",  # alerts: a Slack incoming-webhook URL lets anyone post; name its variable (webhook_url_env)
 }
 class RegistryError(ValueError):
     """A registry file is not valid. ``problems`` holds one 'file:line: field: message' per issue."""

@@ -10,6 +10,7 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from registry.alerts import AlertSettings
 from registry.aws import AwsAccount, AwsCredentials, AwsExport
 from registry.azure import AzureAccount
 from registry.base import BaseAccount, check_month, month_start
@@ -55,6 +56,8 @@ class Registry(BaseModel):
     exchange_rates: ExchangeRates | None = None
     # Tag key aliases and value normalization for costs.x_Tags and cost_tags (docs/registry.md, "Tags").
     tag_rules: TagRules = Field(default_factory=TagRules)
+    # Where run failures, held-back partitions and stale sources are posted (registry/alerts.py); none: no alerts.
+    alerts: AlertSettings | None = None
 
     @field_validator("first_month")
     @classmethod

@@ -6,8 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
+from orchestration.app.output import FORMATS, minor_unit, rounded
 from orchestration.home import Home, apply_umask
 from registry import Registry, RegistryError, load_registry, resolve_registry_path
 
@@ -34,6 +36,14 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _money(amount: object, currency: object) -> str:
+    """An amount as a table shows it: rounded to its currency's minor unit (JPY 0 decimals, USD 2, ...)."""
+    decimals = minor_unit(currency)
+    if amount is None:
+        return "NULL"
+    return rounded(Decimal(str(amount)), decimals if decimals is not None else 2)
 
 
 def print_summary(home: Home) -> None:
@@ -69,7 +79,7 @@ def print_summary(home: Home) -> None:
     print(
         _table(
             ["provider", "source", "account", "month", "currency", "rows", "billed", "effective"],
-            [(p, s, a, m, c, r, f"{b:,.2f}", f"{e:,.2f}") for p, s, a, m, c, r, b, e in costs],
+            [(p, s, a, m, c, r, _money(b, c), _money(e, c)) for p, s, a, m, c, r, b, e in costs],
         )
     )
     if reporting:
@@ -82,7 +92,7 @@ def print_summary(home: Home) -> None:
         print(
             _table(
                 ["source", "month", "account", "reason", "currency", "rows", "billed"],
-                [(s, m, a, reason, c, r, f"{b:,.2f}") for s, m, a, reason, c, r, b in dropped],
+                [(s, m, a, reason, c, r, _money(b, c)) for s, m, a, reason, c, r, b in dropped],
             )
         )
     else:
@@ -120,6 +130,10 @@ def print_report(report: object) -> None:
             print("\nWarnings")
             for asset, check, detail in warned:
                 print(f"  - {asset} / {check}: {detail}")
+    if report.freshness:
+        print("\nFreshness (by the data's own time; a stale source is alerted, it does not fail the run)")
+        print(_table(["source", "state", "detail"],
+                     [(a, state, detail.split(": ", 2)[-1].split(";")[0][:120]) for a, state, detail in report.freshness]))
     if report.published or report.held_back:
         print("\nPartitions (source, billing month)")
         print(_table(["source", "month", "result", "detail"],
@@ -179,8 +193,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     statuses = load(home, registry)
     print(
         _table(
-            ["account", "provider", "status", "newest data", "last successful load", "reason", "held back"],
-            [(s.key, s.provider, s.status, s.newest_data, s.last_load, s.reason,
+            ["account", "provider", "owner", "status", "data as of (UTC)", "staleness", "newest data",
+             "last successful load", "reason", "held back"],
+            [(s.key, s.provider, s.owner, s.status, s.data_as_of, s.staleness, s.newest_data, s.last_load, s.reason,
               f"held back: {s.held_back}" if s.held_back != "-" else "-") for s in statuses],
         )
     )
@@ -190,6 +205,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
+    from orchestration.app.output import as_csv, as_json, table_cells
     from orchestration.app.sql import RefusedQuery, run_query
     from orchestration.warehouse.published import published_home
 
@@ -207,18 +223,28 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"costlake sql: {home.warehouse} was published for the home {written_for} (this home was moved or "
               "copied); run `costlake run` here to rewrite its views", file=sys.stderr)
         return 2
+    # A table is for reading: 50 rows unless asked; CSV and JSON are for programs: every row unless asked.
+    limit = args.limit if args.limit is not None else (50 if args.format == "table" else 0)
     try:
-        columns, rows, more = run_query(home, args.query, args.limit)
+        result = run_query(home, args.query, limit or None)
     except RefusedQuery as error:
         print(f"costlake sql: refused: {error}", file=sys.stderr)
         return 2
     except duckdb.Error as error:
         print(f"costlake sql: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
-    if columns:
-        print(_table(columns, rows))
-        if more:
-            print(f"... (first {args.limit} rows; use --limit)")
+    if not result.columns:
+        return 0
+    if args.format == "csv":
+        sys.stdout.write(as_csv(result))
+    elif args.format == "json":
+        print(as_json(result))
+    else:
+        print(_table(result.columns, table_cells(result)))
+    if result.more:
+        # Beside a table on the terminal; on stderr for CSV / JSON, so their output stays parseable.
+        print(f"... (first {limit} rows; use --limit N, or --limit 0 for all)",
+              file=sys.stdout if args.format == "table" else sys.stderr)
     return 0
 
 
@@ -258,11 +284,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
         return 0
     print(
         _table(
-            ["key", "provider", "account_id", "role", "payer", "basis", "exports", "name"],
+            ["key", "provider", "account_id", "role", "payer", "basis", "exports", "name", "owner"],
             [
                 (
                     a.key, a.provider, a.provider_account_id, a.account_role, a.parent_key or "-",
-                    a.cost_basis or "-", a.export_summary or "-", a.display_name,
+                    a.cost_basis or "-", a.export_summary or "-", a.display_name, a.owner or "-",
                 )
                 for a in registry.accounts
             ],
@@ -302,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_sql = sub.add_parser("sql", help="run a read-only SQL query on the published warehouse")
     p_sql.add_argument("query")
     p_sql.add_argument("--home", help="working directory (default: $COSTLAKE_HOME or ./.costlake)")
-    p_sql.add_argument("--limit", type=int, default=50)
+    p_sql.add_argument("--limit", type=int, default=None,
+                       help="at most N rows (default: 50 for a table, all for csv / json; 0: all)")
+    p_sql.add_argument("--format", choices=FORMATS, default="table",
+                       help="table (money rounded to its currency's minor unit), csv or json (full precision)")
     p_sql.set_defaults(func=cmd_sql)
 
     p_docs = sub.add_parser("docs", help="generate dbt docs (models, columns, lineage) into <home>/dbt-docs")

@@ -13,16 +13,18 @@ import dagster as dg
 from connectors.errors import ExportError
 from connectors.exchange_rates import ExchangeRateFileError
 from connectors.records import BillingSource
-from orchestration.assets.bronze import month_partition_key
+from orchestration.assets.alerting import step_failure_text
+from orchestration.assets.bronze import FRESHNESS_CHECK, month_partition_key
+from orchestration.assets.freshness import freshness_check_keys
 from orchestration.assets.status import BILLING_STATUS_ASSET
 from orchestration.assets.warehouse import REGISTRY_ASSET
 from orchestration.definitions import build_definitions
 from orchestration.home import Home
+from orchestration.operations.alerts import command_failure_alert, send
 from orchestration.providers.catalog import PROVIDERS
 from orchestration.warehouse.build import plan
 from orchestration.warehouse.builder import build_summary, refresh_views
 from orchestration.warehouse.lake import Lake
-from orchestration.warehouse.published import published_home
 from registry import Registry
 
 # The run tags by which Dagster runs a partitioned asset over a range of partitions in one run (what a
@@ -39,6 +41,9 @@ class RunReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (asset, check) of failed WARN-severity checks
     published: list[tuple[str, str, str]] = field(default_factory=list)  # source, month, version
     held_back: list[tuple[str, str, str]] = field(default_factory=list)  # source, month, reasons
+    # The data_freshness checks: source asset, state, description. Kept apart from `checks`: a stale source
+    # is a fact about the provider's deliveries, not a failure of this run (it is alerted, not exited on).
+    freshness: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +59,11 @@ def _instance(home: Home) -> dg.DagsterInstance:
 
 def _collect_checks(result: dg.ExecuteInProcessResult, report: RunReport) -> None:
     for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name == FRESHNESS_CHECK:
+            state = evaluation.metadata.get("state")
+            report.freshness.append((evaluation.asset_key.to_user_string(), str(state.value if state else "-"),
+                                     evaluation.description or ""))
+            continue
         asset = evaluation.asset_key.to_user_string()
         report.checks.append((asset, evaluation.check_name, evaluation.passed, evaluation.description or ""))
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN:
@@ -61,28 +71,7 @@ def _collect_checks(result: dg.ExecuteInProcessResult, report: RunReport) -> Non
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            user = event.step_failure_data.user_failure_data
-            text = (user.description if user and user.description else None) or _root_cause(error)
-            messages.append(f"{event.step_key}: {text.strip()}")
-    return "; ".join(messages) or "run failed"
-
-
-def _root_cause(error: object) -> str:
-    """The innermost message of a Dagster error chain: "Error occurred while executing op ..." wraps the
-    message that says what went wrong (e.g. dbt's own error)."""
-    messages = []
-    while error is not None:
-        message = getattr(error, "message", "") or ""
-        if message.strip():
-            messages.append(message.strip())
-        error = getattr(error, "cause", None) or getattr(error, "context", None)
-    if not messages:
-        return ""
-    return messages[-1] if len(messages) == 1 else f"{messages[0].splitlines()[0]} <- {messages[-1]}"
+    return step_failure_text(result.all_events) or "run failed"
 
 
 def months_to_load(source: BillingSource, requested: list[str] | None, first_month: str) -> tuple[list[str], list[str]]:
@@ -126,6 +115,7 @@ def run_pipeline(
                         **({"ops": ops} if ops else {})},
         )
 
+    freshness_checks = dg.AssetSelection.checks(*freshness_check_keys(registry))
     result = materialize(dg.AssetSelection.assets(REGISTRY_ASSET))
     if not result.success:
         report.failures.append(f"registry: {_failure_message(result)}")
@@ -151,15 +141,17 @@ def run_pipeline(
             key = provider.asset_key(account.key)
             # --accept-shrink: this run may replace a month by a much smaller restatement (connectors/records.py).
             ops = {key.to_python_identifier(): {"config": {"accept_shrink": True}}} if accept_shrink else None
-            result = materialize(dg.AssetSelection.assets(key), month_partition_key(month), ops=ops)
+            # The source's freshness is judged once, at the end of the command, not after each month.
+            result = materialize(dg.AssetSelection.assets(key) - freshness_checks, month_partition_key(month), ops=ops)
             _collect_checks(result, report)
             if not result.success:
                 message = _failure_message(result)
                 report.failures.append(f"{account.key} {month}: {message}")
                 progress(f"  FAILED: {message}")
                 continue
-            materializations = result.asset_materializations_for_node(result.all_node_events[0].node_name) if result.all_node_events else []
-            if not materializations:
+            materializations = [event.materialization for event in result.get_asset_materialization_events()
+                                if event.asset_key == key]
+            if not materializations:  # the asset observed "no export" for the month and materialized nothing
                 report.loaded.append((account.key, month, "no export", 0))
                 progress("  no export for this month")
                 continue
@@ -170,11 +162,24 @@ def run_pipeline(
             progress(f"  {status}: {rows} rows, run {metadata['run_id'].value}")
 
     build_warehouse(registry, home, months, force, materialize, report, progress)
-    progress("[status] evaluating billing status of every registered account ...")
-    result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET))
+    progress("[status] evaluating billing status and data freshness of every registered account ...")
+    result = materialize(dg.AssetSelection.assets(BILLING_STATUS_ASSET) | freshness_checks)
+    _collect_checks(result, report)
     if not result.success:
         report.failures.append(f"billing status: {_failure_message(result)}")
+    if not report.ok:
+        alert_run_failure(registry, home, report, progress)
     return report
+
+
+def alert_run_failure(registry: Registry, home: Home, report: RunReport, progress: Callable[[str], None]) -> None:
+    """One message per failed `costlake run` (the run-failure sensor leaves the command's runs to it)."""
+    failed = [f"{asset} / {check}: {detail}" for asset, check, passed, detail in report.checks if not passed]
+    registered = {a.key for a in registry.billing_sources}
+    sources = sorted({line.split(" ", 1)[0].rstrip(":") for line in report.failures} & registered
+                     | {source for source, _, _ in report.held_back})
+    alert = command_failure_alert(registry, report.failures, failed, sources)
+    send(registry.alerts, alert, home, lambda line: progress(f"  {line}"))
 
 
 def build_warehouse(registry: Registry, home: Home, months: list[str] | None, force: bool,
@@ -197,7 +202,9 @@ def build_warehouse(registry: Registry, home: Home, months: list[str] | None, fo
         reason = _views_need_rewriting(home)
         if reason:
             progress(f"[warehouse] {reason}: rewriting its views from the lake (the data is there, unchanged)")
-            refresh_views(home, registry, log=progress)
+        # Rewritten anyway (a file of views, well under a second): source_freshness follows the registry's
+        # owners and limits, and a moved home gets views of its own files.
+        refresh_views(home, registry, log=progress)
         return
     keys = [p.key for p in planned.build]
     built_months = sorted({key.month for key in keys})

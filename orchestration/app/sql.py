@@ -11,10 +11,9 @@ Three locks, each enough for most attempts, together for all:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import duckdb
 
+from orchestration.app.output import QueryResult
 from orchestration.home import Home
 from orchestration.warehouse.reporting import RATES_FOLDER
 
@@ -54,15 +53,16 @@ def readonly_connection(home: Home) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run_query(home: Home, query: str, limit: int) -> tuple[Sequence[str], list[tuple[object, ...]], bool]:
-    """(columns, up to ``limit`` rows, whether there were more)."""
+def run_query(home: Home, query: str, limit: int | None) -> QueryResult:
+    """Up to ``limit`` rows (None: all) with the columns' names and DuckDB types, and whether there were more."""
     check_read_only(query)
     con = readonly_connection(home)
     try:
         relation = con.sql(query)
         if relation is None:
-            return [], [], False
-        rows = relation.fetchmany(limit + 1)
-        return relation.columns, rows[:limit], len(rows) > limit
+            return QueryResult([], [], [], False)
+        rows = relation.fetchall() if limit is None else relation.fetchmany(limit + 1)
+        shown = rows if limit is None else rows[:limit]
+        return QueryResult(relation.columns, [str(t) for t in relation.types], shown, len(rows) > len(shown))
     finally:
         con.close()

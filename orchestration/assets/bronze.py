@@ -8,8 +8,10 @@ The reconciliation of `costs` with the export's totals is judged per partition b
 """
 
 
+import re
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -17,12 +19,17 @@ import dagster as dg
 from connectors.errors import ExportError
 from connectors.records import IngestOutcome, LoadRecord, RestatementGuard
 from orchestration.providers.base import Provider
+from orchestration.providers.freshness import limits_for
 from orchestration.quality.checks import BRONZE_QUALITY_CHECK, bronze_quality_result
 from orchestration.resources import CostlakeResource
 from registry import Registry
 from registry.base import BaseAccount
 
 BRONZE_CHECK = "bronze_matches_export"
+# The data-time freshness check of every source asset (orchestration/assets/freshness.py).
+FRESHNESS_CHECK = "data_freshness"
+# Status of a month the provider never exported: an observation, not a materialization.
+NO_EXPORT = "no_export"
 
 
 def monthly_partitions(registry: Registry) -> dg.MonthlyPartitionsDefinition:
@@ -63,7 +70,7 @@ def load_metadata(provider: Provider, registry: Registry, account: BaseAccount, 
     for record in records:
         for name, value in record.counters.items():
             counters[name] += value
-    return {
+    metadata: dict[str, Any] = {
         "status": outcome.status,
         "billing_period": outcome.billing_period,
         "export": ", ".join(sorted({f"{r.format}:{r.export_name}" for r in records})),
@@ -77,6 +84,12 @@ def load_metadata(provider: Provider, registry: Registry, account: BaseAccount, 
         "notes": "; ".join(n for r in records for n in r.notes) or "-",
         **provider.extra_metadata(registry, account, outcome),
     }
+    data_time = provider.data_time(records)
+    if data_time is not None:
+        # The data's own time, not the run's: Dagster's freshness checks read this key.
+        metadata["data_time"] = f"{data_time:%Y-%m-%dT%H:%M:%S}Z ({provider.data_time_kind})"
+        metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(data_time)
+    return metadata
 
 
 def bronze_check(provider: Provider, records: list[LoadRecord]) -> dg.AssetCheckResult:
@@ -118,22 +131,53 @@ class BronzeLoadConfig(dg.Config):
     accept_shrink: bool = False
 
 
-def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def asset_owners(registry: Registry, account: BaseAccount) -> list[str]:
+    """Dagster owners of a source's asset: the source entry's `owner`, then those of the entries billed through
+    it (an AWS payer's linked accounts), whose rows the asset holds too."""
+    owners = [a.owner for a in registry.members_of(account.key) if a.owner]
+    return list(dict.fromkeys(owners))
+
+
+def owner_tags(owner: str | None) -> dict[str, str]:
+    """The source owner as a Dagster tag, for filtering the catalog: `team=<name>`, or `owner=<email>` with '@'
+    written '_at_' (tag values allow only letters, digits, '_', '.' and '-', at most 63 characters)."""
+    if owner is None:
+        return {}
+    if owner.startswith("team:"):
+        return {"team": owner.removeprefix("team:")}
+    value = owner.replace("@", "_at_")
+    return {"owner": value} if re.fullmatch(r"[A-Za-z0-9_.-]{1,63}", value) else {}
+
+
+def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.PartitionsDefinition,
+                       owners: Sequence[str] = ()) -> dg.AssetsDefinition:
     key = provider.asset_key(account.key)
     where = provider.describe(account)
-
-    @dg.asset(
-        key=key,
-        partitions_def=partitions,
+    limits = limits_for(account)
+    spec = dg.AssetSpec(
+        key,
         group_name=provider.name,
         kinds=set(provider.kinds) | {"parquet"},
         description=f"Bronze billing data of {provider.label} source '{account.display_name}', one file per "
-        f"billing month and dataset, replaced atomically. {where}. Freshness: {provider.freshness_note}",
+        f"billing month and dataset, replaced atomically. {where}. Freshness by the data's own time "
+        f"({provider.data_time_kind}; check {FRESHNESS_CHECK}): {provider.delivery_note}, so this source is late "
+        f"when its newest data is over {limits.warn_after_hours} h old and stale over {limits.stale_after_hours} h.",
         metadata={"registry_key": account.key, "location": where},
-        tags={"provider": provider.name, "source": account.key},
+        tags={"provider": provider.name, "source": account.key, **owner_tags(account.owner)},
+        owners=list(owners),
+        # A month the provider never exported materializes nothing (see below).
+        skippable=True,
+    )
+
+    # A multi-asset that may skip its output and checks: for a month with no export it records an observation
+    # saying so and materializes nothing, so the partition stays missing and its checks are skipped, never
+    # "passed" on data that does not exist. (A plain @asset must report every blocking check.)
+    @dg.multi_asset(
+        name=key.to_python_identifier(),
+        specs=[spec],
+        partitions_def=partitions,
         check_specs=_partitioned_check_specs(key, partitions),
-        freshness_policy=provider.freshness,
-        output_required=False,
+        can_subset=True,
     )
     def _source_bronze(context: dg.AssetExecutionContext, config: BronzeLoadConfig, costlake: CostlakeResource):
         registry = costlake.registry()
@@ -146,19 +190,19 @@ def build_source_asset(provider: Provider, account: BaseAccount, partitions: dg.
             # The message names the object and what to do; a data problem needs no stack trace.
             raise dg.Failure(description=str(error), allow_retries=False) from None
         if outcome.status == "no_export":
-            context.log.warning(f"{account.key}: no export data for {month} ({where}); nothing loaded.")
-            # Nothing was materialized, so the bronze of earlier loads (if any) stays as it was. The blocking
-            # checks still report, so a run asking for a month the provider has not exported yet succeeds.
             note = f"no export for {month}: nothing loaded, existing bronze left unchanged"
-            for check in (BRONZE_CHECK, BRONZE_QUALITY_CHECK):
-                yield dg.AssetCheckResult(check_name=check, passed=True, description=note,
-                                          metadata={"status": "no_export"})
+            context.log.warning(f"{account.key}: no export data for {month} ({where}); nothing loaded.")
+            # Nothing is materialized, so the bronze of earlier loads (if any) stays as it was, and the run
+            # succeeds: asking for a month the provider has not exported yet is routine (the daily schedule).
+            yield dg.AssetObservation(asset_key=key, partition=context.partition_key, description=note,
+                                      metadata={"status": NO_EXPORT, "billing_period": month, "location": where})
             return
         context.log.info(f"{account.key} {month}: {outcome.status}, run {outcome.run_id}")
         quality = bronze_quality_result(provider, outcome.records, costlake.paths)
         if not quality.passed:
             context.log.error(f"{account.key} {month}: {BRONZE_QUALITY_CHECK} failed: {quality.description}")
         yield dg.MaterializeResult(
+            asset_key=key,
             metadata=load_metadata(provider, registry, current, outcome),
             check_results=[bronze_check(provider, outcome.records), quality],
             data_version=dg.DataVersion(outcome.run_id or "-"),
@@ -201,6 +245,9 @@ def scan_exports(
                 dg.RunRequest(
                     run_key=export_run_key(account.key, month, export_name, run_id),
                     asset_selection=[provider.asset_key(account.key)],
+                    # The load's own checks; freshness is judged by the hourly status job (see ingest_sources).
+                    asset_check_keys=[dg.AssetCheckKey(provider.asset_key(account.key), name)
+                                      for name in (BRONZE_CHECK, BRONZE_QUALITY_CHECK)],
                     partition_key=month_partition_key(month),
                     tags={"costlake/source": account.key, "costlake/run_id": run_id[:60], "costlake/trigger": "export"},
                 )

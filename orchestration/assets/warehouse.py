@@ -24,6 +24,7 @@ from dagster_dbt import (
 )
 
 from orchestration.assets.bronze import monthly_partitions, partition_month
+from orchestration.operations.alerts import held_back_alert, send
 from orchestration.operations.chart import write_daily_cost_chart
 from orchestration.providers.base import asset_name
 from orchestration.providers.catalog import PROVIDERS
@@ -63,12 +64,13 @@ def registry_accounts(context: dg.AssetExecutionContext, costlake: CostlakeResou
         records=[
             dg.TableRecord(
                 {"key": a.key, "provider": a.provider, "account_id": a.provider_account_id, "role": a.account_role,
-                 "payer": a.parent_key or "", "name": a.display_name}
+                 "payer": a.parent_key or "", "name": a.display_name, "owner": a.owner or ""}
             )
             for a in registry.accounts
         ],
         schema=dg.TableSchema(
-            columns=[dg.TableColumn(c, "string") for c in ("key", "provider", "account_id", "role", "payer", "name")]
+            columns=[dg.TableColumn(c, "string")
+                     for c in ("key", "provider", "account_id", "role", "payer", "name", "owner")]
         ),
     )
     return dg.MaterializeResult(metadata={"registry_file": registry.source_file, "accounts": accounts})
@@ -211,6 +213,10 @@ def build_dbt_assets(registry: Registry) -> dg.AssetsDefinition:
         result = build_and_publish(home, registry, planned, _dbt_runner(dbt, context, home.root / "dbt-target"),
                                    log=context.log.info, run_id=context.run.run_id,
                                    retention_hours=registry.lake_retention_hours)
+        if result.held_back:
+            # Newly held back only: a partition still held back with unchanged inputs was reported when it was.
+            held = {str(key): reasons for key, reasons in result.held_back.items()}
+            send(registry.alerts, held_back_alert(registry, context.run.run_id, held), home, context.log.warning)
         for key in _topological(context.selected_asset_keys, context.assets_def.asset_deps):
             yield dg.MaterializeResult(asset_key=key, metadata=_build_metadata(result) if key == COSTS_ASSET else {})
 

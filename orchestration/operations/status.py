@@ -5,6 +5,11 @@
                  of this account in its payer's export.
 - Unprovisioned  looked and found nothing, with the reason: no export, access denied, or no rows for
                  this account in its payer's export (it may belong to a payer that is not registered).
+- Stale          billing data seen, but the newest is older than the source's freshness limit (by the data's
+                 own time, orchestration/providers/freshness.py); an AWS linked account is as fresh as its payer.
+
+Beside the status: the account's owner (registry `owner:`), its data time and staleness ('fresh: 5 h',
+'late: 50 h (> 48 h)', 'stale: 31.6 days (> 72 h)'); freshness and held-back months are evaluated live.
 
 Evaluated by the `billing_status` asset (hourly sensor, and at the end of every `costlake run`),
 stored as <home>/status/billing_status.json, shown in the UI and by `costlake status`.
@@ -23,6 +28,8 @@ from connectors.errors import ExportAccessError, ExportError
 from connectors.records import LoadRecord
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
+from orchestration.providers.freshness import STALE
+from orchestration.providers.freshness import evaluate as evaluate_freshness
 from orchestration.warehouse.lake import Lake
 from registry import Registry
 from registry.base import BaseAccount
@@ -38,6 +45,9 @@ class AccountStatus:
     last_load: str  # when the newest successful load finished (UTC), or "-"
     evaluated_at: str
     held_back: str = "-"  # months whose newest build failed its checks (the last good version stays published)
+    owner: str = "-"  # registry `owner:` (an email or team:<name>)
+    data_as_of: str = "-"  # the data's own time (UTC): newest charge end, or the export's timestamp
+    staleness: str = "-"  # 'fresh: 5 h', 'late: 50 h (> 48 h)', 'stale: 31.6 days (> 72 h)', 'no data'
 
 
 def status_path(home: Home) -> Path:
@@ -117,8 +127,35 @@ def evaluate(registry: Registry, home: Home) -> list[AccountStatus]:
                     AccountStatus(account.key, account.provider, "Unprovisioned",
                                   f"its {account.parent_field} {parent} has no billing data loaded", "-", "-", now)
                 )
+    return with_live_facts(registry, home, statuses)
+
+
+def with_live_facts(registry: Registry, home: Home, statuses: list[AccountStatus]) -> list[AccountStatus]:
+    """Held-back months, owner and freshness as they are now (a hold starts and ends with a build, staleness
+    grows with the clock), whenever the status itself was evaluated. A Provisioned source whose data is stale
+    is Stale, and so are the entries billed through it."""
     held = held_back_months(home)
-    return [replace(s, held_back=held.get(s.key, "-")) for s in statuses]
+    freshness = {f.source: f for f in evaluate_freshness(registry, home.bronze)}
+    by_key = {a.key: a for a in registry.accounts}
+    result = []
+    for status in statuses:
+        account = by_key.get(status.key)
+        source_key = (account.parent_key or account.key) if account is not None else status.key
+        found = freshness.get(source_key)
+        state = status.status
+        # An account with no data of its own (Unprovisioned, Checking) has no data time to show.
+        shown = found is not None and state in ("Provisioned", "Stale")
+        if found is not None and found.state == STALE and state in ("Provisioned", "Stale"):
+            state = "Stale"
+        elif state == "Stale":  # evaluated stale, fresh again since (a new load)
+            state = "Provisioned"
+        result.append(replace(
+            status, status=state, held_back=held.get(status.key, "-"),
+            owner=(account.owner if account is not None and account.owner else "-"),
+            data_as_of=f"{found.data_as_of:%Y-%m-%d %H:%M}" if shown and found.data_as_of else "-",
+            staleness=found.staleness if shown else "-",
+        ))
+    return result
 
 
 def store(home: Home, statuses: list[AccountStatus]) -> Path:
@@ -135,10 +172,11 @@ def load(home: Home, registry: Registry) -> list[AccountStatus]:
     path = status_path(home)
     stored = {}
     if path.exists():
-        stored = {item["key"]: AccountStatus(**item) for item in json.loads(path.read_text(encoding="utf-8"))}
-    held = held_back_months(home)  # live: a hold starts and ends with a build, not with an evaluation
-    return [
-        replace(stored.get(a.key) or AccountStatus(a.key, a.provider, "Checking", "registered; not evaluated yet",
-                                                   "-", "-", "-"), held_back=held.get(a.key, "-"))
+        # Only the fields this version knows: a file written by another costlake version still loads.
+        known = set(AccountStatus.__dataclass_fields__)
+        stored = {item["key"]: AccountStatus(**{k: v for k, v in item.items() if k in known})
+                  for item in json.loads(path.read_text(encoding="utf-8"))}
+    return with_live_facts(registry, home, [
+        stored.get(a.key) or AccountStatus(a.key, a.provider, "Checking", "registered; not evaluated yet", "-", "-", "-")
         for a in registry.accounts
-    ]
+    ])

@@ -1,6 +1,5 @@
 """AWS as a costlake provider: payers are the billing sources; linked accounts decide what is kept."""
 
-from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -69,9 +68,16 @@ AWS_COSTS_SUITE = Suite(
 class AwsProvider(Provider):
     name = "aws"
     label = "AWS"
-    # AWS rewrites the open month's CUR up to three times a day; a payer with no load for 36 hours is late.
-    freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
-    freshness_note = "AWS rewrites the open month several times a day: late after 36 h without a load."
+    # AWS refreshes the open month's CUR at least once a day (up to three times), and its newest usage lags
+    # real time by up to a day: just before a refresh the newest usage line may have ended two days ago.
+    # A missed day is late, two stale.
+    warn_after_hours = 48
+    stale_after_hours = 72
+    delivery_note = "AWS refreshes the month's CUR at least once a day; usage lags by up to a day"
+    # Usage lines only: fees, taxes, credits and RI / Savings Plan fees span the whole month from its first
+    # day, so their end would make a month-old CUR look current.
+    data_time_sql = ("max(line_item_usage_end_date) FILTER (WHERE line_item_line_item_type IN "
+                     "('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage'))")
     bronze_tables = {"aws_cur_line_items": "aws"}
     charge_start_columns = {"aws_cur_line_items": "line_item_usage_start_date"}
     kinds = frozenset({"aws", "s3"})

@@ -1,7 +1,6 @@
 """Azure as a costlake provider: each EA enrollment / MCA billing account is a billing source whose
 actual and amortized exports land in two bronze tables and meet in `costs`."""
 
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,13 @@ def sibling_record(record: LoadRecord) -> LoadRecord | None:
 class AzureProvider(Provider):
     name = "azure"
     label = "Microsoft"
-    # Scheduled Cost Management exports run once a day (month to date); two missed days is late.
-    freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=50), warn_window=timedelta(hours=30))
-    freshness_note = "Azure exports run daily (month to date): late after 50 h without a load."
+    # Scheduled Cost Management exports run once a day (month to date) and hold charges up to the day before:
+    # just before the next run the newest charge day ended about two days ago. One missed run is late, two stale.
+    warn_after_hours = 56
+    stale_after_hours = 80
+    delivery_note = "Azure exports run daily (month to date), with charges up to the day before"
+    # A row's date is the day it charges for: it ends at the next midnight.
+    data_time_sql = "max(charge_date) + INTERVAL 1 DAY"
     bronze_tables = {"azure_actual": BRONZE_FOLDERS["actual"], "azure_amortized": BRONZE_FOLDERS["amortized"]}
     charge_start_columns = {"azure_actual": "charge_date", "azure_amortized": "charge_date"}
     kinds = frozenset({"azure"})

@@ -9,8 +9,11 @@ orchestration/<cloud>.py and its connector in connectors/<cloud>/.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -63,8 +66,16 @@ def asset_name(source_key: str) -> str:
 class Provider(ABC):
     name: str  # registry provider value: aws | azure | gcp | oci
     label: str  # ProviderName in costs
-    freshness: dg.FreshnessPolicy
-    freshness_note: str
+    # Freshness by the data's own time (orchestration/providers/freshness.py): how many hours old a source's
+    # newest data may be before it is late (a warning) and stale, following the provider's delivery rhythm;
+    # the registry overrides either per source (`freshness:`). `delivery_note` says the rhythm in a sentence.
+    warn_after_hours: int
+    stale_after_hours: int
+    delivery_note: str
+    # The data's own time in a bronze file: an aggregate SQL expression over its rows giving the newest moment
+    # (UTC), and what that moment is. The load time never counts.
+    data_time_sql: str
+    data_time_kind: str = "newest charge end"
     # dbt `bronze` source tables this provider's assets write -> folder under <home>/bronze holding
     # <source key>/<YYYY-MM>.parquet files of that table.
     bronze_tables: dict[str, str]
@@ -79,6 +90,27 @@ class Provider(ABC):
 
     def asset_key(self, source_key: str) -> dg.AssetKey:
         return dg.AssetKey(["bronze", self.name, asset_name(source_key)])
+
+    def data_time(self, records: Sequence[LoadRecord]) -> datetime | None:
+        """The newest moment the source's data covers (UTC), from its bronze files: ``data_time_sql`` over the
+        two newest billing months that have rows. A month's newest charge ends at most at the start of the next
+        month, so older months never hold a newer one; reading two covers a newest month that has only a few
+        early rows. None when nothing is loaded."""
+        with_rows = sorted({r.billing_period for r in records if r.rows > 0})[-2:]
+        files = [r.bronze_file for r in records if r.billing_period in with_rows and Path(r.bronze_file).exists()]
+        if not files:
+            return None
+        con = duckdb.connect()
+        try:
+            row = con.execute(f"SELECT {self.data_time_sql} FROM read_parquet(?, union_by_name = true)",
+                              [files]).fetchone()
+        finally:
+            con.close()
+        if not row or row[0] is None:
+            return None
+        moment: datetime = row[0] if isinstance(row[0], datetime) else datetime.combine(row[0], datetime.min.time())
+        # Bronze timestamps are UTC without a zone.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     @abstractmethod
     def source(self, account: BaseAccount) -> BillingSource: ...

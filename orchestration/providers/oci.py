@@ -1,11 +1,9 @@
 """OCI as a costlake provider: each registered tenancy is a billing source (cost + usage reports)."""
 
 import os
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import duckdb
 
 from connectors.oci.columns import COST, DATASETS, empty_bronze_select
 from connectors.oci.source import OciTenancySource
@@ -24,11 +22,12 @@ OCID = r"^ocid1\.[a-z0-9_]+\.[a-z0-9]+\.[a-z0-9-]*(?:\.[a-z0-9-]+)?\.[a-z0-9]+$"
 class OciProvider(Provider):
     name = "oci"
     label = "Oracle"
-    # Oracle writes a cost report about every 6 hours (lines up to 24 h late): a tenancy whose newest
-    # loaded line ended more than 12 h ago is late. The asset's `dagster/last_updated_timestamp` is that
-    # interval end, not the load time.
-    freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=12), warn_window=timedelta(hours=8))
-    freshness_note = "Oracle adds a cost report about every 6 hours: late when the newest report line ended over 12 h ago."
+    # Oracle writes a cost report about every 6 hours, with lines up to 24 h late: the newest line normally
+    # ended less than 30 h ago. Past 36 h reports are missing; past 48 h, eight of them.
+    warn_after_hours = 36
+    stale_after_hours = 48
+    delivery_note = "Oracle adds a cost report about every 6 hours, lines up to 24 h late"
+    data_time_sql = "max(interval_usage_end)"
     bronze_tables = {dataset.table: dataset.table for dataset in DATASETS.values()}
     charge_start_columns = {dataset.table: "interval_usage_start" for dataset in DATASETS.values()}
     kinds = frozenset({"oracle", "objectstorage"})
@@ -85,15 +84,13 @@ class OciProvider(Provider):
         return [RegistryTable("oci_tenancies", columns, rows)]
 
     def extra_metadata(self, registry: Registry, account: BaseAccount, outcome: IngestOutcome) -> dict[str, Any]:
-        newest = _newest_interval_end([r for r in outcome.records if r.dataset == COST.name])
+        newest = self.data_time([r for r in outcome.records if r.dataset == COST.name])
         metadata: dict[str, Any] = {
             "new_objects": dg.MetadataValue.json(list(getattr(outcome, "new_objects", ()))),
             "currencies": ", ".join(sorted({t.currency for r in outcome.records if r.dataset == COST.name for t in r.totals})),
         }
         if newest is not None:
             metadata["newest_interval_end"] = newest.isoformat()
-            # Freshness follows the data, not the load: what the newest report line covers.
-            metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(newest)
         return metadata
 
     def quality_suite(self, table: str) -> Suite | None:
@@ -133,20 +130,6 @@ class OciProvider(Provider):
             unique=(Unique(key, meaning=f"no duplicate line ids ({' + '.join(key)})"),),
             examples=("reference_no", "compartment_id", "interval_usage_start", "x_source_object", "x_source_row"),
         )
-
-
-def _newest_interval_end(records: list[LoadRecord]) -> datetime | None:
-    newest: datetime | None = None
-    for record in records:
-        con = duckdb.connect()
-        try:
-            row = con.execute("SELECT max(interval_usage_end) FROM read_parquet(?)", [record.bronze_file]).fetchone()
-        finally:
-            con.close()
-        if row and row[0] is not None:
-            moment = row[0].replace(tzinfo=UTC)
-            newest = moment if newest is None or moment > newest else newest
-    return newest
 
 
 OCI = OciProvider()

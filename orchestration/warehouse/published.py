@@ -12,6 +12,8 @@ atomic rename.
   held-back candidate with its reasons.
 - `exchange_rates`: the rates file's own rates and every rate into the reporting currency they imply
   (date, from, to, rate, source), a view over one Parquet file under <lake>/_rates/ (reporting.py).
+- `source_freshness`: one row per billing source: the time of its newest data, its limits, and its age and
+  state (fresh / late / stale / no data) computed when queried (orchestration/providers/freshness.py).
 
 Writing the file costs the same whatever the history: it holds view definitions, not rows.
 """
@@ -32,6 +34,8 @@ import duckdb
 
 from connectors.duckdb_util import quote_identifier, sql_literal
 from orchestration.home import Home
+from orchestration.providers.freshness import AGE_SQL, STATE_SQL, SourceFreshness
+from orchestration.providers.freshness import evaluate as evaluate_freshness
 from orchestration.warehouse.lake import Lake, PartitionEntry
 from orchestration.warehouse.reporting import forget_old_rates, publish_rates
 from registry import Registry
@@ -110,6 +114,7 @@ def write_warehouse(home: Home, registry: Registry) -> dict[str, int]:
                      e.held_back.created_at if e.held_back else None,
                      "; ".join(e.held_back.reasons) if e.held_back else None],
                 )
+            con.execute(source_freshness_view(evaluate_freshness(registry, home.bronze)))
             con.execute("CREATE TABLE costlake_meta (key VARCHAR, value VARCHAR)")
             con.execute("INSERT INTO costlake_meta VALUES ('home', ?), ('published_at', ?)",
                         [str(home.root), datetime.now(UTC).isoformat(timespec="seconds")])
@@ -124,6 +129,44 @@ def write_warehouse(home: Home, registry: Registry) -> dict[str, int]:
         shutil.rmtree(folder, ignore_errors=True)
     forget_old_rates(lake.root, rates, registry.lake_retention_hours)
     return {table: sum(1 for e in current if e.current and table in e.current.files) for table in tables}
+
+
+_FRESHNESS_COLUMNS = (
+    ("source", "VARCHAR"), ("provider", "VARCHAR"), ("owner", "VARCHAR"), ("data_as_of", "TIMESTAMP"),
+    ("data_time_kind", "VARCHAR"), ("newest_billing_month", "VARCHAR"), ("last_load_at", "VARCHAR"),
+    ("warn_after_hours", "INTEGER"), ("stale_after_hours", "INTEGER"),
+)
+
+
+def source_freshness_view(sources: Sequence[SourceFreshness]) -> str:
+    """CREATE VIEW source_freshness: each source's data time and limits as of this publish, with its age and
+    state computed when queried (the rule of orchestration/providers/freshness.py, in SQL), so the view stays
+    true however long ago the warehouse was published."""
+    def literal(value: object, kind: str) -> str:
+        if value is None:
+            return f"CAST(NULL AS {kind})"
+        if isinstance(value, datetime):  # naive UTC, like every timestamp in the lake
+            return f"TIMESTAMP {sql_literal(value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' '))}"
+        return str(value) if isinstance(value, int) else sql_literal(str(value))
+
+    names = ", ".join(name for name, _ in _FRESHNESS_COLUMNS)
+    rows = [
+        (s.source, s.provider, s.owner, s.data_as_of, s.data_time_kind, s.newest_month, s.last_load,
+         s.limits.warn_after_hours, s.limits.stale_after_hours)
+        for s in sources
+    ]
+    values = ", ".join(
+        "(" + ", ".join(literal(v, kind) for v, (_, kind) in zip(row, _FRESHNESS_COLUMNS, strict=True)) + ")"
+        for row in rows
+    ) or "(" + ", ".join(literal(None, kind) for _, kind in _FRESHNESS_COLUMNS) + ")"
+    typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in _FRESHNESS_COLUMNS)
+    empty = "" if rows else " WHERE false"
+    return (
+        f"CREATE VIEW source_freshness AS WITH facts AS (SELECT {typed} FROM (VALUES {values}) AS v({names}){empty}), "
+        f"aged AS (SELECT *, {AGE_SQL} AS age_hours FROM facts) "
+        f"SELECT source, provider, owner, {STATE_SQL} AS state, data_as_of, data_time_kind, age_hours, "
+        "warn_after_hours, stale_after_hours, newest_billing_month, last_load_at FROM aged"
+    )
 
 
 def published_home(path: Path) -> str | None:

@@ -208,23 +208,32 @@ def test_run_for_a_month_no_source_has_exported_yet_succeeds_and_changes_nothing
     assert costs_total(demo_copy, "acme-payer", "2026-10") == before
 
 
-def test_source_asset_without_export_reports_its_blocking_checks(demo_copy: Home) -> None:
-    """The UI / schedule path: the partition exists but the export does not. The blocking checks must still
-    report (else Dagster fails the step for a missing check result) and nothing is materialized."""
+def test_a_month_without_export_is_observed_as_no_export_never_passed(demo_copy: Home) -> None:
+    """The UI / schedule path: the partition exists but the export does not. Nothing is materialized (the
+    partition stays missing), the asset records an observation saying "no export", and the bronze checks are
+    not evaluated (Dagster shows them skipped): no check says "passed" about data that does not exist."""
     registry = load_registry(demo_copy.root / "registry.yaml")
     defs = build_definitions(registry, demo_copy)
     key = dg.AssetKey(["bronze", "aws", "acme_payer"])
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [*defs.assets, *defs.asset_checks],  # type: ignore[list-item]
         selection=dg.AssetSelection.assets(key),
         partition_key="2026-11-01",
         resources=defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         raise_on_error=False,
     )
-    assert result.success
-    evaluations = result.get_asset_check_evaluations()
-    assert {e.check_name for e in evaluations} == {"bronze_matches_export", "bronze_quality"}
-    assert all(e.passed and "no export for 2026-11" in (e.description or "") for e in evaluations)
-    assert result.asset_materializations_for_node(result.all_node_events[0].node_name) == []
+    assert result.success  # asking for a month the provider has not exported yet is routine
+    assert result.get_asset_materialization_events() == []
+    [observation] = [e.asset_observation_data.asset_observation for e in result.get_asset_observation_events()]
+    assert observation.partition == "2026-11-01"
+    assert observation.description == "no export for 2026-11: nothing loaded, existing bronze left unchanged"
+    assert observation.metadata["status"].value == "no_export"
+    evaluated = {e.check_name for e in result.get_asset_check_evaluations()}
+    assert "bronze_matches_export" not in evaluated and "bronze_quality" not in evaluated
+    for check in ("bronze_matches_export", "bronze_quality"):
+        [execution] = instance.event_log_storage.get_asset_check_execution_history(dg.AssetCheckKey(key, check), limit=5)
+        assert execution.partition == "2026-11-01" and execution.event is not None
+        assert execution.status.value == "PLANNED"  # planned, never evaluated: the UI resolves it as Skipped
     assert not (demo_copy.bronze / "aws" / "acme-payer" / "2026-11.parquet").exists()

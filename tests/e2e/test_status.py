@@ -1,4 +1,4 @@
-"""Billing status per registered account (Checking / Provisioned / Unprovisioned with reason)."""
+"""Billing status per registered account (Checking / Provisioned / Stale / Unprovisioned with reason)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,16 @@ def test_demo_accounts_have_the_right_status(demo_home: Home, capsys: pytest.Cap
     table = capsys.readouterr().out
     statuses = by_key(load(demo_home, load_registry(demo_home.root / "registry.yaml")))
     for key in ("acme-payer", "acme-dev", "acme-prod", "globex-payer", "globex-web"):
-        assert statuses[key].status == "Provisioned", statuses[key]
+        # Billing data seen; the demo's AWS usage ends on 2026-11-01, more than AWS's 72 hours ago: Stale.
+        assert statuses[key].status == "Stale", statuses[key]
         assert statuses[key].newest_data == "2026-10" and statuses[key].last_load != "-"
+        assert statuses[key].data_as_of == "2026-11-01 00:00" and statuses[key].staleness.startswith("stale: ")
     marketing = statuses["acme-marketing"]
     assert marketing.status == "Unprovisioned"
     assert "no rows for 333344445555 in payer acme-payer's export" in marketing.reason
+    assert marketing.staleness == "-" and marketing.data_as_of == "-"  # no data of its own to judge
     assert "acme-marketing" in table and "Unprovisioned" in table and "newest data" in table
+    assert "staleness" in table and "owner" in table and "stale: " in table
 
 
 def test_missing_export_unloaded_export_and_new_entry(demo_copy: Home, tmp_path) -> None:
@@ -60,18 +64,27 @@ def test_missing_export_unloaded_export_and_new_entry(demo_copy: Home, tmp_path)
     assert fresh["initech-payer"].reason.startswith("no export:") and "folder not found" in fresh["initech-payer"].reason
     assert fresh["vandelay-payer"].status == "Unprovisioned" and "holds no billing month" in fresh["vandelay-payer"].reason
     assert fresh["hooli-payer"].status == "Checking" and "first load not done" in fresh["hooli-payer"].reason
-    assert fresh["acme-payer"].status == "Provisioned"
+    assert fresh["acme-payer"].status == "Stale"  # provisioned, and its data is older than AWS's limit
 
 
-def test_status_sensor_requests_one_evaluation_per_hour() -> None:
+def test_status_sensor_requests_one_evaluation_per_hour_with_the_freshness_checks(demo_home: Home) -> None:
     import dagster as dg
 
-    from orchestration.assets.status import billing_status_sensor
+    from orchestration.assets.freshness import freshness_check_keys
+    from orchestration.assets.status import BILLING_STATUS_ASSET, STATUS_JOB
+    from orchestration.definitions import build_definitions
 
-    context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral())
-    result = billing_status_sensor(context)
+    registry = load_registry(demo_home.root / "registry.yaml")
+    repo = build_definitions(registry, demo_home).get_repository_def()
+    sensor = repo.get_sensor_def("billing_status_sensor")
+    result = sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
     assert len(result.run_requests) == 1
     assert result.run_requests[0].run_key == f"billing-status:{result.cursor}"
+    assert sensor.job_name == STATUS_JOB
+    # The job refreshes the status asset and runs every source's data_freshness check, nothing else.
+    job = repo.get_job(STATUS_JOB)
+    assert job.asset_layer.executable_asset_keys == {BILLING_STATUS_ASSET}
+    assert set(job.asset_layer.asset_graph.asset_check_keys) == set(freshness_check_keys(registry))
 
 
 def test_sql_command_reads_the_published_warehouse(demo_home: Home, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,6 @@ Screenshots land in test-artifacts/ui/.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from ui_helpers import (
     chromium_driver,
     dagster_webserver,
     missing_tool,
+    next_to,
     open_page,
     save_screenshot,
 )
@@ -80,11 +80,6 @@ def ui(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
             yield Ui(server, driver, home, load_registry(home.root / "registry.yaml"))
         finally:
             driver.quit()
-
-
-def next_to(text: str, first: str, second: str) -> bool:
-    """``second`` follows ``first`` on the page with only whitespace between (table cells, a tag)."""
-    return re.search(rf"(^|\s){re.escape(first)}\s+{re.escape(second)}(\s|$)", text) is not None
 
 
 def bronze_months(home: Home, source_key: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -156,6 +157,11 @@ def chromium_driver(user_data_dir: Path):  # -> selenium.webdriver.Chrome
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.set_page_load_timeout(60)
     return driver
+
+
+def next_to(text: str, first: str, second: str) -> bool:
+    """``second`` follows ``first`` on the page with only whitespace between (table cells, a tag)."""
+    return re.search(rf"(^|\s){re.escape(first)}\s+{re.escape(second)}(\s|$)", text) is not None
 
 
 def page_text(driver) -> str:

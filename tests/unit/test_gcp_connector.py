@@ -30,7 +30,9 @@ from demo.gcp.generator import (
     write_ndjson,
     write_parquet,
 )
+from orchestration.assets.bronze import load_metadata
 from orchestration.providers.gcp import GCP
+from registry import Registry
 from registry.gcp import GcpAccount
 
 SPEC = GcpSpec("gcp-unit", "0A1B2C-3D4E5F-6A7B8C", (
@@ -369,8 +371,13 @@ def test_asset_metadata_shows_the_newest_export_time(tmp_path: Path) -> None:
     metadata = GCP.extra_metadata(None, source.account, outcome)  # type: ignore[arg-type]
     newest = max(r["export_time"] for r in rows)
     assert metadata["newest_export_time"] == newest.isoformat()
-    assert metadata["dagster/last_updated_timestamp"].value == newest.timestamp()
     assert metadata["costs_table"] == "standard"
+    # Every provider's load sets Dagster's data-time key from its own data time: for Google, the export's.
+    registry = Registry.build([source.account])
+    loaded = load_metadata(GCP, registry, source.account, outcome)
+    assert GCP.data_time(outcome.records) == newest
+    assert loaded["dagster/last_updated_timestamp"].value == newest.timestamp()
+    assert loaded["data_time"].startswith(f"{newest:%Y-%m-%dT%H:%M:%S}Z")
 
 
 def test_from_month_limits_what_is_read(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dagster._utils.error import SerializableErrorInfo
 
-from orchestration.app.runner import _root_cause, months_to_load
+from orchestration.app.runner import months_to_load
+from orchestration.assets.alerting import root_cause as _root_cause
 
 
 def _error(message: str, cause: SerializableErrorInfo | None = None) -> SerializableErrorInfo:

@@ -3,6 +3,10 @@ installs, no file reads outside the warehouse's own data; errors are one line.""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,68 @@ def test_a_damaged_warehouse_gets_a_message_not_a_traceback(home: Home, capsys: 
     code, out, err = sql(home, "select 1", capsys)
     assert code == 2 and "cannot be opened as a published warehouse" in err and "costlake run" in err
     assert "Traceback" not in err
+
+
+# --- output formats ------------------------------------------------------------------------------------------
+
+MONEY_QUERY = """
+select * from (values
+    ('JPY', cast('1234.5' as decimal(38,18)), cast('3.75' as decimal(38,18)), cast('0.000123' as decimal(38,18)),
+     'JPY', cast('1234.5' as decimal(38,18))),
+    ('USD', cast('1234.565' as decimal(38,18)), cast('1.5' as decimal(38,18)), cast('0.000123' as decimal(38,18)),
+     'JPY', cast('189012.4' as decimal(38,18))),
+    ('BHD', cast('1.2345' as decimal(38,18)), cast('2' as decimal(38,18)), null, 'JPY', null),
+    ('EUR', cast('-0.004' as decimal(38,18)), cast('0' as decimal(38,18)), null, 'JPY', null),
+    (null, cast('7.123456' as decimal(38,18)), null, null, null, null)
+) as t("BillingCurrency", "BilledCost", "ConsumedQuantity", "ListUnitPrice", "x_ReportingCurrency",
+       "x_BilledCostInReportingCurrency")
+"""
+
+
+def rows_of(out: str) -> list[list[str]]:
+    return [line.split() for line in out.strip().splitlines()[2:]]
+
+
+def test_table_rounds_money_to_its_currencys_minor_unit(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = sql(home, MONEY_QUERY, capsys)
+    assert (code, err) == (0, "")
+    assert rows_of(out) == [
+        # billed in its billing currency; the reporting-currency amount in JPY; quantities and unit prices as they are
+        ["JPY", "1,235", "3.750000000000000000", "0.000123000000000000", "JPY", "1,235"],
+        ["USD", "1,234.57", "1.500000000000000000", "0.000123000000000000", "JPY", "189,012"],
+        ["BHD", "1.235", "2.000000000000000000", "NULL", "JPY", "NULL"],
+        ["EUR", "0.00", "0.000000000000000000", "NULL", "JPY", "NULL"],
+        # no currency to round to: shown as it is
+        ["NULL", "7.123456000000000000", "NULL", "NULL", "NULL", "NULL"],
+    ]
+
+
+def test_csv_and_json_keep_full_precision(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", MONEY_QUERY, "--home", str(home.root), "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    records = list(csv.DictReader(io.StringIO(out)))
+    assert err == "" and len(records) == 5
+    assert records[0]["BilledCost"] == "1234.500000000000000000" and records[1]["BilledCost"] == "1234.565000000000000000"
+    assert records[2]["ListUnitPrice"] == "" and records[4]["BillingCurrency"] == ""  # NULL is an empty field
+
+    query = ("select 'USD' as \"BillingCurrency\", cast('12737.043856967100006032' as decimal(38,18)) as billed, "
+             "date '2026-10-01' as day, map(['team'], ['data']) as tags, null as nothing, 3 as n")
+    assert main(["sql", query, "--home", str(home.root), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and '"billed": 12737.043856967100006032' in out  # a JSON number with every digit
+    [row] = json.loads(out, parse_float=Decimal)
+    assert row == {"BillingCurrency": "USD", "billed": Decimal("12737.043856967100006032"), "day": "2026-10-01",
+                   "tags": {"team": "data"}, "nothing": None, "n": 3}
+
+
+def test_limits_per_format(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    query = "select range as i from range(60)"
+    assert main(["sql", query, "--home", str(home.root)]) == 0
+    out, _ = capsys.readouterr()
+    assert len(rows_of(out)) == 51 and out.rstrip().endswith("... (first 50 rows; use --limit N, or --limit 0 for all)")
+    assert main(["sql", query, "--home", str(home.root), "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["i", *map(str, range(60))] and err == ""  # a program gets every row
+    assert main(["sql", query, "--home", str(home.root), "--format", "json", "--limit", "10"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 10 and "first 10 rows" in err  # the note stays off stdout
