@@ -24,7 +24,7 @@ from orchestration.assets.warehouse import (
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
 from orchestration.resources import CostlakeResource
-from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable
+from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, profiles_dir
 from orchestration.warehouse.engine import require_engine, resolve_engine
 from registry import Registry, load_registry, resolve_registry_path
 
@@ -67,7 +67,7 @@ def build_definitions(registry: Registry, home: Home, engine: str | None = None)
         resources={
             "costlake": CostlakeResource(home=str(home.root), registry_path=registry.source_file),
             "dbt": DbtCliResource(
-                project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable(),
+                project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(profiles_dir()), dbt_executable=dbt_executable(),
                 target=engine,
             ),
         },

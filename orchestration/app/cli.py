@@ -211,7 +211,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     import subprocess
 
     from orchestration.warehouse.build import prepare
-    from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, vars_args
+    from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, profiles_dir, vars_args
     from orchestration.warehouse.lock import home_lock
 
     home = Home.resolve(args.home).ensure()
@@ -219,7 +219,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     home.export_env()
     target = home.root / "dbt-docs"
     base = [dbt_executable(), "--quiet"]
-    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(profiles_dir()), "--target-path", str(target),
                *vars_args()]
     # The catalog lists the columns of relations that exist: build every model empty first, in a build
     # folder of its own (prepared like a real build, under the same lock, so it never meets a running build).

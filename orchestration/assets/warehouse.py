@@ -173,7 +173,7 @@ def _dbt_runner(dbt: DbtCliResource, context: dg.AssetExecutionContext, home: Ho
         duckdb_view_stubs(home, lake_models())
         duckdb_dbt = DbtCliResource(project_dir=dbt.project_dir, profiles_dir=dbt.profiles_dir,
                                     dbt_executable=dbt.dbt_executable, target="duckdb")
-        return invoke(duckdb_dbt, ["run", "--select", *published_views()], home.root / "dbt-target")
+        return invoke(duckdb_dbt, ["run", "--select", " ".join(published_views())], home.root / "dbt-target")
 
     return run
 

@@ -13,8 +13,10 @@ does (start_spark_session): a local one (`local[*]`) unless COSTLAKE_SPARK_MASTE
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,11 +54,10 @@ def java_home() -> Path | None:
 
 def spark_problem() -> str | None:
     """Why the Spark engine cannot run here (one line, with the fix), or None."""
-    try:
-        import pyspark  # noqa: F401
-        from dbt.adapters import spark  # noqa: F401
-    except ImportError as error:
-        return f"the Spark engine needs pyspark and dbt-spark ({error.name} is missing): {SPARK_INSTALL}"
+    # Found, not imported: importing pyspark warns about pandas on stderr, and the dbt process imports it anyway.
+    for module in ("pyspark", "dbt.adapters.spark"):
+        if importlib.util.find_spec(module) is None:
+            return f"the Spark engine needs pyspark and dbt-spark ({module} is missing): {SPARK_INSTALL}"
     home = java_home()
     if home is None or not (home / "bin" / "java").exists():
         return f"the Spark engine needs a Java runtime (none found: no JAVA_HOME, no java on PATH): {SPARK_INSTALL}"
@@ -64,11 +65,16 @@ def spark_problem() -> str | None:
 
 
 def require_engine(engine: str) -> None:
-    if engine == "spark" and (problem := spark_problem()) is not None:
+    """Raise EngineError (one line: what is missing and how to install it) when ``engine`` cannot run."""
+    if engine != "spark":
+        return
+    if (problem := spark_problem()) is not None:
         raise EngineError(problem)
-    if engine == "spark":
-        # pyspark launches the JVM from JAVA_HOME (or PATH); dbt's child process inherits it.
-        os.environ.setdefault("JAVA_HOME", str(java_home()))
+    # pyspark launches the JVM from JAVA_HOME (or PATH); dbt's child process inherits it.
+    os.environ.setdefault("JAVA_HOME", str(java_home()))
+    # dbt-spark imports pyspark in this process too (dagster-dbt reads the profile), and pyspark warns on
+    # stderr that it was not tested with pandas 3 (costlake hands Spark no pandas data).
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 def dbt_target_of(argv: Sequence[str]) -> str | None:
