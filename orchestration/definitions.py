@@ -25,7 +25,7 @@ from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
 from orchestration.resources import CostlakeResource
 from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, profiles_dir
-from orchestration.warehouse.engine import require_engine, resolve_engine
+from orchestration.warehouse.engine import quiet_pyspark_import, require_engine, resolve_engine
 from registry import Registry, load_registry, resolve_registry_path
 
 
@@ -33,6 +33,7 @@ def build_definitions(registry: Registry, home: Home, engine: str | None = None)
     """The code location; ``engine`` runs the dbt models (duckdb or spark; default: COSTLAKE_ENGINE, else
     duckdb; orchestration/warehouse/engine.py)."""
     home.ensure().export_env()
+    quiet_pyspark_import()
     engine = resolve_engine(engine)
     require_engine(engine)
     partitions = monthly_partitions(registry)

@@ -72,8 +72,12 @@ def require_engine(engine: str) -> None:
         raise EngineError(problem)
     # pyspark launches the JVM from JAVA_HOME (or PATH); dbt's child process inherits it.
     os.environ.setdefault("JAVA_HOME", str(java_home()))
-    # dbt-spark imports pyspark in this process too (dagster-dbt reads the profile), and pyspark warns on
-    # stderr that it was not tested with pandas 3 (costlake hands Spark no pandas data).
+
+
+def quiet_pyspark_import() -> None:
+    """Where pyspark is installed, libraries import it in costlake's own process (Great Expectations looks
+    for it; dagster-dbt reads a spark profile), and on import it warns on stderr that it was not tested
+    with pandas 3. costlake hands Spark no pandas data: the warning says nothing to a costlake user."""
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
