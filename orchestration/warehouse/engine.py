@@ -31,7 +31,7 @@ SPARK_INSTALL = "pip install 'costlake[spark]' (pyspark, dbt-spark) and a Java 1
 
 
 class EngineError(ValueError):
-    """A engine name costlake does not know, or what the engine needs is missing."""
+    """An engine name costlake does not know, or what the engine needs is missing."""
 
 
 def resolve_engine(value: str | None = None) -> str:
