@@ -13,7 +13,8 @@ For every row count it
 3. measures, each in its own fresh process (so peak RSS is per phase):
    - ingest:     AwsPayerSource.ingest -> bronze Parquet (no Dagster, no dbt);
    - normalize:  ``costlake run`` on that home, bronze already loaded (status "unchanged"):
-                 Dagster + bronze check + dbt build + reconciliation checks;
+                 Dagster + bronze check + dbt build + reconciliation checks; once per --engine
+                 (duckdb, spark: a local Spark session, docs/scale-out.md), each on its own copy of the home;
    - end-to-end: ``costlake run --home <fresh> --registry ... --months ...``, what users run;
    and, unless --no-breakdown, one more ingest with every SQL statement of reader.py timed
    (--phases picks a subset, e.g. ``--phases e2e``);
@@ -257,10 +258,10 @@ def child_cmd(mode: str, **args: object) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--child-args", json.dumps(args)]
 
 
-def costlake_cmd(home: Path, registry: Path) -> list[str]:
+def costlake_cmd(home: Path, registry: Path, engine: str = "duckdb") -> list[str]:
     exe = Path(sys.executable).parent / "costlake"
     base = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestration.app.cli"]
-    return [*base, "run", "--home", str(home), "--registry", str(registry), "--months", MONTH]
+    return [*base, "run", "--home", str(home), "--registry", str(registry), "--months", MONTH, "--engine", engine]
 
 
 def clean_env() -> dict[str, str]:
@@ -517,7 +518,8 @@ class Phase:
 
 
 def bench_rows(
-    rows: int, workdir: Path, steps: set[str], floor_runs: int, quiet_wait: float, extra_env: dict[str, str]
+    rows: int, workdir: Path, steps: set[str], floor_runs: int, quiet_wait: float, extra_env: dict[str, str],
+    engines: tuple[str, ...] = ("duckdb",),
 ) -> dict:
     oracle = ensure_month(workdir, rows)
     registry = write_registry(workdir, rows, oracle)
@@ -592,17 +594,20 @@ def bench_rows(
         bronze = ingest_home / "bronze" / "aws" / PAYER_KEY / f"{MONTH}.parquet"
         result["bronze_mib"] = bronze.stat().st_size / 2**20
 
-        if "normalize" in steps:
-            # costlake run on the home that already holds the bronze file (status "unchanged")
-            normalize = timed(costlake_cmd(ingest_home, registry), "normalize")
-            phases.append(Phase(rows, "normalize", normalize, floor.wall))
+        for engine in engines if "normalize" in steps else ():
+            # costlake run on a copy of the home that holds the bronze file (status "unchanged"), per engine
+            home = runs / f"home-normalize-{engine}"
+            shutil.copytree(ingest_home, home)
+            name = "normalize" if engine == "duckdb" else f"normalize ({engine})"
+            normalize = timed(costlake_cmd(home, registry, engine), name)
+            phases.append(Phase(rows, name, normalize, floor.wall))
             report(phases[-1], f"  exit {normalize.exit_code}")
-            normalize_ok, notes = (False, ["costlake run failed"])
+            normalize_ok, notes = (False, [f"costlake run --engine {engine} failed"])
             if normalize.exit_code == 0:
-                normalize_ok, notes = check_warehouse(ingest_home, oracle)
+                normalize_ok, notes = check_warehouse(home, oracle)
             correct = correct and normalize_ok
             if not normalize_ok:
-                result["notes"] += [f"normalize: {note}" for note in notes]
+                result["notes"] += [f"{name}: {note}" for note in notes]
 
     if "e2e" in steps:
         # The CLI on a fresh home: what users run
@@ -721,7 +726,7 @@ def render(results: list[dict]) -> str:
         "Phases: `floor` = bare `COPY (SELECT * FROM read_parquet(f)) TO out.parquet (FORMAT parquet)`, "
         "2 threads, fresh process, fastest of the floor runs (peak RSS: the largest); `floor (unordered)` = the "
         "same with `preserve_insertion_order = false` (as reader.py sets it); `ingest` = `AwsPayerSource.ingest` -> bronze; `normalize` = `costlake run` "
-        "with bronze already loaded (unchanged); `end-to-end` = `costlake run` on a fresh home. Wall times "
+        "with bronze already loaded (unchanged), `normalize (spark)` the same with `--engine spark` (a local Spark session); `end-to-end` = `costlake run` on a fresh home. Wall times "
         "include process start-up and imports. `CPU s` = user+system CPU of the phase's process tree; "
         "`others' cores` = average cores other processes on the machine kept busy meanwhile (anything well "
         "above 0 means the row is distorted).",
@@ -849,6 +854,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="extra environment for the measured processes, e.g. COSTLAKE_DUCKDB_MEMORY=1GB (repeatable)",
     )
+    parser.add_argument(
+        "--engine", default="duckdb",
+        help="comma-separated engines the normalize phase runs with: duckdb, spark (docs/scale-out.md)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-args", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -866,9 +875,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = steps - {"ingest", "normalize", "e2e", "breakdown"}
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    engines = tuple(e.strip() for e in args.engine.split(",") if e.strip())
+    if set(engines) - {"duckdb", "spark"}:
+        parser.error(f"--engine: duckdb and/or spark; got {args.engine!r}")
     counts = [int(text.replace("_", "")) for text in args.rows.split(",") if text.strip()]
     results = [
-        bench_rows(rows, workdir, steps, args.floor_runs, args.quiet_wait, extra_env) for rows in counts
+        bench_rows(rows, workdir, steps, args.floor_runs, args.quiet_wait, extra_env, engines) for rows in counts
     ]
     if args.results:
         write_results(Path(args.results), results, extra_env)

@@ -1,7 +1,8 @@
 """The Dagster code location: assets, checks, sensors and schedules built from the registry.
 
 Loaded by `dagster dev` (workspace.yaml) and by `costlake run`, so both take the same code path.
-Configuration: COSTLAKE_REGISTRY (the registry YAML) and COSTLAKE_HOME (working directory).
+Configuration: COSTLAKE_REGISTRY (the registry YAML), COSTLAKE_HOME (working directory) and COSTLAKE_ENGINE
+(duckdb, the default, or spark: which engine runs the dbt models; docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ from orchestration.assets.warehouse import (
 from orchestration.home import Home
 from orchestration.providers.catalog import PROVIDERS
 from orchestration.resources import CostlakeResource
-from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable
+from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, profiles_dir
+from orchestration.warehouse.engine import quiet_pyspark_import, require_engine, resolve_engine
 from registry import Registry, load_registry, resolve_registry_path
 
 
-def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
+def build_definitions(registry: Registry, home: Home, engine: str | None = None) -> dg.Definitions:
+    """The code location; ``engine`` runs the dbt models (duckdb or spark; default: COSTLAKE_ENGINE, else
+    duckdb; orchestration/warehouse/engine.py)."""
     home.ensure().export_env()
+    quiet_pyspark_import()
+    engine = resolve_engine(engine)
+    require_engine(engine)
     partitions = monthly_partitions(registry)
     source_assets = [
         build_source_asset(PROVIDERS[account.provider], account, partitions, asset_owners(registry, account))
@@ -72,7 +79,8 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
         resources={
             "costlake": CostlakeResource(home=str(home.root), registry_path=registry.source_file),
             "dbt": DbtCliResource(
-                project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+                project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(profiles_dir()), dbt_executable=dbt_executable(),
+                target=engine,
             ),
         },
     )
@@ -80,7 +88,8 @@ def build_definitions(registry: Registry, home: Home) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Entry point for `dagster dev` / workspace.yaml, configured by COSTLAKE_REGISTRY and COSTLAKE_HOME."""
+    """Entry point for `dagster dev` / workspace.yaml, configured by COSTLAKE_REGISTRY, COSTLAKE_HOME and
+    COSTLAKE_ENGINE."""
     home = Home.resolve()
     registry = load_registry(resolve_registry_path(os.environ.get("COSTLAKE_REGISTRY"), home.root))
     return build_definitions(registry, home)

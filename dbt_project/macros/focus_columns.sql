@@ -73,13 +73,18 @@
 -#}
 {% macro select_focus_columns(relation, relation_alias) -%}
   {%- set present = [] -%}
+  {%- set floating = [] -%}
   {%- if execute -%}
     {%- for column in adapter.get_columns_in_relation(relation) -%}
       {%- do present.append(column.name | lower) -%}
+      {%- if column.is_float() -%}{%- do floating.append(column.name | lower) -%}{%- endif -%}
     {%- endfor -%}
   {%- endif -%}
   {%- for name, kind in focus_columns() %}
-    {%- if not execute or (name | lower) in present %}
+    {%- if kind in ('money', 'quantity') and (name | lower) in floating %}
+    {#- a DOUBLE (e.g. GCP usage amounts) becomes a DECIMAL the same way on every engine -#}
+    {{ costlake_double_to_decimal(relation_alias ~ '.' ~ adapter.quote(name)) }} as {{ adapter.quote(name) }}{{ "," if not loop.last }}
+    {%- elif not execute or (name | lower) in present %}
     cast({{ relation_alias }}.{{ adapter.quote(name) }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}
     {%- else %}
     cast({{ focus_fallback(name, relation_alias) }} as {{ focus_type(kind) }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}

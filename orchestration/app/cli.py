@@ -147,11 +147,18 @@ def print_report(report: object) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestration.app.runner import run_pipeline
+    from orchestration.warehouse.engine import EngineError, require_engine, resolve_engine
 
     home = Home.resolve(args.home).ensure()
     registry = _registry(args, home)
     months = [m.strip() for m in args.months.split(",")] if args.months else None
-    report = run_pipeline(registry, home, months, force=args.force, accept_shrink=args.accept_shrink)
+    try:
+        engine = resolve_engine(args.engine)
+        require_engine(engine)
+    except EngineError as error:
+        print(f"costlake run: {error}", file=sys.stderr)
+        return 2
+    report = run_pipeline(registry, home, months, force=args.force, accept_shrink=args.accept_shrink, engine=engine)
     print_report(report)
     print_summary(home)
     failed_checks = [c for c in report.checks if not c[2] and (c[0], c[1]) not in report.warnings]
@@ -253,7 +260,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     import subprocess
 
     from orchestration.warehouse.build import prepare
-    from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, vars_args
+    from orchestration.warehouse.dbt import DBT_PROJECT_DIR, dbt_executable, profiles_dir, vars_args
     from orchestration.warehouse.lock import home_lock
 
     home = Home.resolve(args.home).ensure()
@@ -261,7 +268,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     home.export_env()
     target = home.root / "dbt-docs"
     base = [dbt_executable(), "--quiet"]
-    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(profiles_dir()), "--target-path", str(target),
                *vars_args()]
     # The catalog lists the columns of relations that exist: build every model empty first, in a build
     # folder of its own (prepared like a real build, under the same lock, so it never meets a running build).
@@ -318,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="rebuild every (source, month) partition of the months, even those whose inputs did not change")
     p_run.add_argument("--accept-shrink", action="store_true",
                        help="accept restatements that shrink a month beyond max_shrink_percent (or to zero rows) in this run")
+    p_run.add_argument("--engine", help="what runs the dbt models: duckdb (default) or spark, a local Spark session "
+                       "or a cluster (default: $COSTLAKE_ENGINE; docs/scale-out.md)")
     p_run.set_defaults(func=cmd_run)
 
     p_status = sub.add_parser("status", help="billing status of every registered account")

@@ -91,8 +91,9 @@ def run_pipeline(
     *,
     force: bool = False,
     accept_shrink: bool = False,
+    engine: str | None = None,
 ) -> RunReport:
-    defs = build_definitions(registry, home)
+    defs = build_definitions(registry, home, engine)
     instance = _instance(home)
     report = RunReport()
     job_assets = defs.assets or []

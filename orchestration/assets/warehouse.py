@@ -25,6 +25,7 @@ from dagster_dbt import (
 
 from orchestration.assets.bronze import monthly_partitions, partition_month
 from orchestration.operations.alerts import held_back_alert, send
+from orchestration.home import Home
 from orchestration.operations.chart import write_daily_cost_chart
 from orchestration.providers.base import asset_name
 from orchestration.providers.catalog import PROVIDERS
@@ -33,7 +34,8 @@ from orchestration.quality.engine import Failure
 from orchestration.resources import CostlakeResource
 from orchestration.warehouse.build import PlannedPartition, plan
 from orchestration.warehouse.builder import BuildResult, DbtOutcome, build_and_publish, build_summary
-from orchestration.warehouse.dbt import dbt_project, ensure_manifest, vars_args
+from orchestration.warehouse.dbt import dbt_project, ensure_manifest, lake_models, published_views, vars_args
+from orchestration.warehouse.engine import duckdb_view_stubs
 from orchestration.warehouse.lake import Lake, PartitionKey
 from orchestration.warehouse.reporting import day_ranges, missing_rates
 from registry import Registry
@@ -159,18 +161,30 @@ class _LogWriter(io.TextIOBase):
         return len(text)
 
 
-def _dbt_runner(dbt: DbtCliResource, context: dg.AssetExecutionContext, target: Path):
-    def run(partitions: Sequence[PlannedPartition]) -> DbtOutcome:
-        context.log.info(f"dbt build of {len(partitions)} partition(s): {', '.join(str(p.key) for p in partitions)}")
-        # Unit tests check the SQL, not the data: `make test-unit` runs them, a data build need not.
-        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *vars_args()], target_path=target,
-                             raise_on_error=False)
+def _dbt_runner(dbt: DbtCliResource, context: dg.AssetExecutionContext, home: Home):
+    # Each home (and engine) gets its own dbt target folder: runs never share partial-parse state.
+    target = home.root / ("dbt-target" if dbt.target in (None, "duckdb") else f"dbt-target-{dbt.target}")
+
+    def invoke(resource: DbtCliResource, args: list[str], target_path: Path) -> DbtOutcome:
+        invocation = resource.cli([*args, *vars_args()], target_path=target_path, raise_on_error=False)
         with contextlib.redirect_stdout(_LogWriter(context.log.debug)):
             for _ in invocation.stream_raw_events():
                 pass
-        if invocation.is_successful():
-            return DbtOutcome(True)
-        return DbtOutcome(False, _dbt_error(invocation))
+        return DbtOutcome(True) if invocation.is_successful() else DbtOutcome(False, _dbt_error(invocation))
+
+    def run(partitions: Sequence[PlannedPartition]) -> DbtOutcome:
+        context.log.info(f"dbt build ({dbt.target or 'duckdb'}) of {len(partitions)} partition(s): "
+                         f"{', '.join(str(p.key) for p in partitions)}")
+        # Unit tests check the SQL, not the data: `make test-unit` runs them, a data build need not.
+        outcome = invoke(dbt, ["build", "--exclude-resource-type", "unit_test"], target)
+        if not outcome.success or dbt.target in (None, "duckdb"):
+            return outcome
+        # The cross-partition views are published into warehouse.duckdb: DuckDB SQL, whatever built the
+        # partitions. dbt creates them (target duckdb) over stand-ins of the lake tables.
+        duckdb_view_stubs(home, lake_models())
+        duckdb_dbt = DbtCliResource(project_dir=dbt.project_dir, profiles_dir=dbt.profiles_dir,
+                                    dbt_executable=dbt.dbt_executable, target="duckdb")
+        return invoke(duckdb_dbt, ["run", "--select", " ".join(published_views())], home.root / "dbt-target")
 
     return run
 
@@ -209,8 +223,7 @@ def build_dbt_assets(registry: Registry) -> dg.AssetsDefinition:
         planned = plan(home, registry, months, force=config.force, only=only)
         context.log.info(f"{len(planned.build)} partition(s) to build in {', '.join(months)}; "
                          f"{len(planned.unchanged)} unchanged; {len(planned.still_held_back)} still held back")
-        # Each home gets its own dbt target folder: runs for different homes never share partial-parse state.
-        result = build_and_publish(home, registry, planned, _dbt_runner(dbt, context, home.root / "dbt-target"),
+        result = build_and_publish(home, registry, planned, _dbt_runner(dbt, context, home),
                                    log=context.log.info, run_id=context.run.run_id,
                                    retention_hours=registry.lake_retention_hours)
         if result.held_back:

@@ -117,7 +117,7 @@ class Provider(ABC):
 
     @abstractmethod
     def empty_bronze_select(self, table: str) -> str:
-        """A zero-row SELECT with the table's bronze schema; written as <folder>/_schema/_empty.parquet so
+        """A zero-row SELECT with the table's bronze schema; written as <folder>/~schema/empty.parquet so
         the dbt source glob matches before the first load."""
 
     @abstractmethod

@@ -13,9 +13,11 @@ candidate refused with the same inputs is not rebuilt until something changes (o
 Inputs: <home>/build/inputs/bronze/<table folder>/<source>/<YYYY-MM>.parquet are hard links to the bronze
 files of the partitions being built (the dbt sources read only these), plus schema stubs, the registry
 tables and the partitions' exchange rates (reporting/partition_rates.parquet). Outputs: dbt's lake_table
-models write <home>/build/output/<model>/x_AccountKey=<source>/x_BillingMonth=<YYYY-MM>/*.parquet
-(dbt_project/macros/lake/lake_table.sql). The build folder is recreated
-by every build: a crash or a damaged file there never outlives the next run.
+models write <home>/build/output/<model>/x_AccountKey=<source>/x_BillingMonth=<YYYY-MM>/*.parquet on
+DuckDB (or, for a build of one partition, <home>/build/output/<model>.single.parquet),
+<model>/lake_source=<source>/lake_month=<YYYY-MM>/*.parquet on Spark (dbt_project/macros/lake/lake_table.sql),
+every file holding x_AccountKey and x_BillingMonth. The build folder is recreated by every build: a crash
+or a damaged file there never outlives the next run.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ from registry.base import BaseAccount
 
 # Bump when the lake's file layout or the meaning of a fingerprint changes.
 LAKE_FORMAT = "costlake-lake-1"
+
+# The folders a lake_table model's partitions are written in, per engine: DuckDB partitions by the columns
+# themselves; Spark keeps a partition column out of the files it writes, so it partitions by copies of them.
+PARTITION_FOLDERS = {"duckdb": ("x_AccountKey", "x_BillingMonth"), "spark": ("lake_source", "lake_month")}
 
 
 @dataclass(frozen=True)
@@ -209,33 +215,38 @@ def collect(home: Home, partitions: Iterable[PlannedPartition], tables: Iterable
     keys = {p.key for p in partitions}
     candidates: dict[PartitionKey, dict[str, Path]] = {key: {} for key in keys}
     for table in tables:
-        schema = output / f"{table}.schema.parquet"
+        schema = _schema_file(output, table)
         written = output / table
         single = output / f"{table}.single.parquet"
-        found = {
-            PartitionKey(folder.parent.name.removeprefix("x_AccountKey="), folder.name.removeprefix("x_BillingMonth="))
-            for folder in written.glob("x_AccountKey=*/x_BillingMonth=*")
-        }
-        if single.exists():
-            found |= _keys_in(single)
+        folders: dict[PartitionKey, list[Path]] = {}
+        for source_folder, month_folder in PARTITION_FOLDERS.values():
+            for folder in written.glob(f"{source_folder}=*/{month_folder}=*"):
+                key = PartitionKey(folder.parent.name.removeprefix(f"{source_folder}="),
+                                   folder.name.removeprefix(f"{month_folder}="))
+                folders.setdefault(key, []).append(folder)
+        found = set(folders) | (_keys_in(single) if single.exists() else set())
         unexpected = found - keys
         if unexpected:
             raise BuildOutputError(f"dbt wrote {table} partitions that were not planned: {sorted(map(str, unexpected))}")
         for key in keys:
-            folder = written / f"x_AccountKey={key.source}" / f"x_BillingMonth={key.month}"
-            files = [single] if single.exists() else sorted(folder.glob("*.parquet"))
+            if single.exists():
+                files = [single]
+            else:
+                files = sorted(f for folder in folders.get(key, []) for f in folder.glob("*.parquet"))
             target = output / "_candidates" / table / key.source / f"{key.month}.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
             if not files:
                 shutil.copyfile(schema, target)
             elif len(files) == 1:
                 os.replace(files[0], target)
-            else:  # DuckDB split a big partition: one file per version keeps the swap atomic
+            else:  # the engine split a partition (DuckDB: a big one; Spark: one file per task): one file per
+                # version keeps the swap atomic
                 con = connect(home.scratch / "duckdb-tmp", memory_limit="1GB", preserve_insertion_order=False)
                 try:
                     listing = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
-                    con.execute(f"COPY (SELECT * FROM read_parquet({listing})) TO {sql_literal(str(target))} "
-                                "(FORMAT parquet, COMPRESSION zstd)")
+                    # Not from the folder names (lake_source=...): the files hold every column.
+                    con.execute(f"COPY (SELECT * FROM read_parquet({listing}, hive_partitioning = false)) TO "
+                                f"{sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)")
                 finally:
                     con.close()
             candidates[key][table] = target
@@ -251,6 +262,21 @@ def _keys_in(path: Path) -> set[PartitionKey]:
     finally:
         con.close()
     return {PartitionKey(str(source), str(month)) for source, month in rows}
+
+
+def _schema_file(output: Path, table: str) -> Path:
+    """<output>/<table>.schema.parquet, the zero-row file of the table's columns. Spark writes a folder of
+    that name (one or more zero-row part files): it becomes the file."""
+    schema = output / f"{table}.schema.parquet"
+    if schema.is_dir():
+        parts = sorted(schema.glob("*.parquet"))
+        if not parts:
+            raise BuildOutputError(f"dbt wrote no schema file for {table} in {schema}")
+        moved = output / f".{table}.schema.parquet"
+        os.replace(parts[0], moved)
+        shutil.rmtree(schema)
+        os.replace(moved, schema)
+    return schema
 
 
 def schema_stub(home: Home, table: str) -> Path:

@@ -17,6 +17,12 @@ from orchestration.providers.catalog import PROVIDERS
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
+def profiles_dir() -> Path:
+    """dbt_project/profiles.yml, or the folder COSTLAKE_DBT_PROFILES_DIR names: a deployment's copy with its
+    own `spark` target (e.g. Databricks through ODBC; docs/scale-out.md)."""
+    return Path(os.environ.get("COSTLAKE_DBT_PROFILES_DIR") or DBT_PROJECT_DIR)
+
+
 def dbt_executable() -> str:
     """dbt beside this Python (the project's venv), found without the venv being on PATH: `costlake-dbt`,
     which dies with the process that started it (dbt_child.py), else plain `dbt`."""
@@ -38,7 +44,7 @@ def vars_args() -> list[str]:
 
 
 def dbt_project() -> DbtProject:
-    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=profiles_dir())
 
 
 def ensure_manifest(project: DbtProject) -> Path:
@@ -53,7 +59,7 @@ def ensure_manifest(project: DbtProject) -> Path:
     newest = max((p.stat().st_mtime for p in sources), default=0)
     if not manifest.exists() or manifest.stat().st_mtime < newest:
         completed = subprocess.run(
-            [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(profiles_dir()),
              "--quiet", *vars_args()],
             capture_output=True, text=True, check=False,
             # Parsing renders env_var('COSTLAKE_HOME') in the sources; any value will do for the manifest.

@@ -4,6 +4,9 @@ dagster-dbt starts dbt as a subprocess. When the costlake process that started i
 (`kill -9`, the OOM killer), an ordinary child lives on: it keeps running the build and holds the build's
 DuckDB file. On Linux the child asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG), so
 a killed run leaves nothing running behind it. Elsewhere it is plain dbt.
+
+On the Spark engine it starts the SparkSession first (orchestration/warehouse/engine.py): the JVM is a child
+of this process and dies with it too.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ def die_with_parent() -> None:
 
 def main() -> None:
     die_with_parent()
+    from orchestration.warehouse.engine import prepare_dbt_process
+
+    prepare_dbt_process(sys.argv[1:])
     from dbt.cli.main import cli
 
     sys.exit(cli())

@@ -46,9 +46,14 @@ def write_registry_tables(registry: Registry, folder: Path) -> dict[str, int]:
     return counts
 
 
+# Not `_schema`: Spark (and Hadoop) skip files and folders starting with '_' or '.', even when named
+# explicitly. No registry key starts with '~'.
+STUB_FOLDER = "~schema"
+
+
 def write_bronze_stubs(folder: Path) -> None:
-    """A zero-row file with each bronze table's schema at <folder>/<table folder>/_schema/_empty.parquet,
+    """A zero-row file with each bronze table's schema at <folder>/<table folder>/~schema/empty.parquet,
     so dbt's `<table folder>/*/*.parquet` globs match before (or without) any partition of the table."""
     for provider in PROVIDERS.values():
         for table, table_folder in provider.bronze_tables.items():
-            _replace_with_query(folder / table_folder / "_schema" / "_empty.parquet", provider.empty_bronze_select(table))
+            _replace_with_query(folder / table_folder / STUB_FOLDER / "empty.parquet", provider.empty_bronze_select(table))

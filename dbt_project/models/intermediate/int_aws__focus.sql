@@ -175,18 +175,19 @@ unit_priced as (
         priced.*,
         -- AWS's unblended rate is the contracted unit price, and the list one where the line was charged
         -- at list. The public on-demand rate is not in the bronze: elsewhere the list unit price is
-        -- ListCost / PricingQuantity (a floating-point quotient, exact to ~15 significant digits).
+        -- ListCost / PricingQuantity (a floating-point quotient, exact to ~15 significant digits, the same
+        -- on every engine: macros/engine/numbers.sql).
         case
             when pricing_quantity is null then null
             when unblended_rate is not null and list_cost = unblended_cost then unblended_rate
             when pricing_quantity = 0 then 0
-            else list_cost / pricing_quantity
+            else {{ costlake_divide('list_cost', 'pricing_quantity') }}
         end as list_unit_price,
         case
             when pricing_quantity is null then null
             when unblended_rate is not null then unblended_rate
             when pricing_quantity = 0 then 0
-            else unblended_cost / pricing_quantity
+            else {{ costlake_divide('unblended_cost', 'pricing_quantity') }}
         end as contracted_unit_price,
         -- CommitmentDiscountQuantity: the commitment units the row uses, leaves unused or buys.
         case
@@ -204,8 +205,10 @@ unit_priced as (
             -- hourly rate is the used hours' effective rate minus the recurring rate.
             when line_item_type = 'Fee'
                  and ri_used_hours > 0
-                 and ri_used_effective_cost / ri_used_hours > coalesce(ri_recurring_rate, 0)
-                then unblended_cost / (ri_used_effective_cost / ri_used_hours - coalesce(ri_recurring_rate, 0))
+                 and {{ costlake_divide('ri_used_effective_cost', 'ri_used_hours') }} > coalesce(ri_recurring_rate, 0)
+                then {{ costlake_divide('unblended_cost',
+                                        costlake_divide('ri_used_effective_cost', 'ri_used_hours')
+                                        ~ ' - coalesce(ri_recurring_rate, 0)') }}
         end as commitment_quantity
     from priced
 

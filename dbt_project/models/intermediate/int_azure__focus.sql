@@ -64,9 +64,9 @@ classified as (
         case
             when pricing_currency is null or pricing_currency = currency then effective_cost
             when effective_cost_in_pricing_currency is not null then effective_cost_in_pricing_currency
-            -- (cast: a quotient of decimals may come back as a float, which would turn the whole column into one)
+            -- (a DECIMAL(38,18) quotient, the same on every engine: macros/engine/numbers.sql)
             when exchange_rate_pricing_to_billing > 0
-                then cast(effective_cost / exchange_rate_pricing_to_billing as decimal(38, 18))
+                then {{ costlake_divide('effective_cost', 'exchange_rate_pricing_to_billing') }}
             else effective_cost
         end as effective_cost_in_pricing_currency_focus,
         -- Unit prices (PayGPrice, UnitPrice) are per UnitOfMeasure block and, in MCA exports, in the pricing

@@ -78,9 +78,12 @@ priced as (
             when commitment_discount_category = 'Spend' and commitment_fee_kind is null then commitment_share
             when commitment_discount_category = 'Spend' then billed_cost
             -- A resource-based one in its resource units: the covered part of the usage, or the units bought.
+            -- (usage amounts are doubles: each branch is made a DECIMAL the same way on every engine,
+            -- macros/engine/numbers.sql, rather than by the CASE's own cast)
             when commitment_fee_kind is null and cost > 0
-                then pricing_amount * -credits_committed_usage / cost
-            when commitment_fee_kind is not null then coalesce(pricing_amount, 1)
+                then {{ costlake_double_to_decimal('pricing_amount * ' ~ costlake_to_double('-credits_committed_usage')
+                                                   ~ ' / ' ~ costlake_to_double('cost')) }}
+            when commitment_fee_kind is not null then {{ costlake_double_to_decimal('coalesce(pricing_amount, 1)') }}
         end as commitment_quantity
     from classified
 
@@ -91,9 +94,9 @@ unit_priced as (
     select
         *,
         case when pricing_quantity is null then null when pricing_quantity = 0 then 0
-             else list_cost / pricing_quantity end as list_unit_price,
+             else {{ costlake_divide('list_cost', 'pricing_quantity') }} end as list_unit_price,
         case when pricing_quantity is null then null when pricing_quantity = 0 then 0
-             else cost / pricing_quantity end as contracted_unit_price
+             else {{ costlake_divide('cost', 'pricing_quantity') }} end as contracted_unit_price
     from priced
 
 ),

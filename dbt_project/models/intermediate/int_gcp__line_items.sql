@@ -76,14 +76,15 @@ shared as (
              when classified.commitment_fee_kind = 'Spend' and pools.spend_covered > 0 then true
              else false end as is_amortized_fee,
         -- The share of the month's commitment fees this row's CUD credits stand for. It is a division
-        -- (a double on most engines); only covered rows go through it, every other row stays exact.
+        -- (a floating-point quotient, the same on every engine: macros/engine/numbers.sql); only covered
+        -- rows go through it, every other row stays exact.
         case when pools.usage_covered > 0 and classified.credits_committed_usage <> 0
-             then cast(cast(-classified.credits_committed_usage as decimal(38,9))
-                       * cast(pools.usage_fees as decimal(38,9)) / pools.usage_covered as decimal(38,18))
+             then {{ costlake_divide('cast(-classified.credits_committed_usage as decimal(38,9))'
+                                     ' * cast(pools.usage_fees as decimal(38,9))', 'pools.usage_covered') }}
              else cast(0 as decimal(38,18)) end
         + case when pools.spend_covered > 0 and classified.credits_committed_spend <> 0
-             then cast(cast(-classified.credits_committed_spend as decimal(38,9))
-                       * cast(pools.spend_fees as decimal(38,9)) / pools.spend_covered as decimal(38,18))
+             then {{ costlake_divide('cast(-classified.credits_committed_spend as decimal(38,9))'
+                                     ' * cast(pools.spend_fees as decimal(38,9))', 'pools.spend_covered') }}
              else cast(0 as decimal(38,18)) end as commitment_share
     from classified
     left join commitment_pools as pools

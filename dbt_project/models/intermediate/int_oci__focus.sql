@@ -53,7 +53,7 @@ named as (
                 then {{ dbt.concat(["trim(left(sku_unit_description, length(sku_unit_description) - 6))", "'-Hours'"]) }}
             when lower(sku_unit_description) like 'million %'
                 then {{ dbt.concat(["'1000000 '", "trim(substr(sku_unit_description, 9))"]) }}
-            when regexp_matches(sku_unit_description, '^[0-9][0-9,]* ')
+            when {{ costlake_regexp_matches('sku_unit_description', "'^[0-9][0-9,]* '") }}
                 then replace(sku_unit_description, ',', '')
             else sku_unit_description
         end as pricing_unit_focus,

@@ -35,9 +35,9 @@ select
         as "CommitmentPurchaseBilledCost",
     case
         when sum(case when is_usage then "EffectiveCost" else 0 end) = 0 then null
-        else round(
-            100 * sum(case when is_covered then "EffectiveCost" else 0 end)
-            / sum(case when is_usage then "EffectiveCost" else 0 end), 2)
+        else {{ costlake_round_double(
+            costlake_to_double('100 * sum(case when is_covered then "EffectiveCost" else 0 end)')
+            ~ ' / ' ~ costlake_to_double('sum(case when is_usage then "EffectiveCost" else 0 end)'), 2) }}
     end as "CoveragePercent",
     max("x_ReportingCurrency") as "x_ReportingCurrency",
     {{ costlake_sum_in_reporting_currency('"x_EffectiveCostInReportingCurrency"', 'is_usage') }}

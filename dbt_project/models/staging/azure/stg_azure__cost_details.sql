@@ -1,24 +1,10 @@
 -- Bronze Azure cost details of both datasets (actual, amortized) in one relation, renamed, with the
 -- engine-specific pieces done here: period timestamps and the line identity (`match_key`) that
 -- int_azure__cost_lines uses to pair a row of the actual export with its twin in the amortized one.
-with actual as (
-
-    select * from {{ source('bronze_azure', 'azure_actual') }}
-
-),
-
-amortized as (
-
-    select * from {{ source('bronze_azure', 'azure_amortized') }}
-
-),
-
-unioned as (
+with unioned as (
 
     -- by name: files written by an older connector version may lack a newer optional column
-    select * from actual
-    union all by name
-    select * from amortized
+    {{ costlake_union_all_by_name([source('bronze_azure', 'azure_actual'), source('bronze_azure', 'azure_amortized')]) }}
 
 ),
 
@@ -59,8 +45,8 @@ renamed as (
         -- camelCase header (billingProfileId, ...) tells them apart.
         case
             when billing_account_id is null then null
-            when regexp_full_match(billing_account_id, '[0-9]+') then 'EA'
-            when regexp_full_match(billing_account_id, '[Pp][Cc][Nn]\.[A-Za-z0-9]+') then 'MPA'
+            when {{ costlake_regexp_full_match('billing_account_id', "'[0-9]+'") }} then 'EA'
+            when {{ costlake_regexp_full_match('billing_account_id', "'[Pp][Cc][Nn][.][A-Za-z0-9]+'") }} then 'MPA'
             when billing_account_id like '%:%' then 'MCA'
             when x_schema = 'mca' then 'MCA'
             else 'MOSA'
@@ -88,13 +74,13 @@ renamed as (
         -- ARM type of the resource ('microsoft.compute/virtualmachines'; nested: '.../virtualmachines/extensions'):
         -- the namespace after the last '/providers/' and every other segment after it (the rest are names).
         case
-            when regexp_matches(resource_id, '(?i)/providers/[^/]+/[^/]+/[^/]+')
+            when {{ costlake_regexp_matches('resource_id', "'(?i)/providers/[^/]+/[^/]+/[^/]+'") }}
                 then lower(
                     regexp_extract(resource_id, '(?i)^.*/providers/([^/]+)/', 1)
-                    || regexp_replace(
-                        regexp_extract(resource_id, '(?i)^.*/providers/[^/]+((/[^/]+/[^/]+)+)/?$', 1),
-                        '/([^/]+)/[^/]+', '/\1', 'g'
-                    )
+                    || {{ costlake_regexp_replace_all(
+                        "regexp_extract(resource_id, '(?i)^.*/providers/[^/]+((/[^/]+/[^/]+)+)/?$', 1)",
+                        "'/([^/]+)/[^/]+'", "'/\\1'"
+                    ) }}
                 )
         end as resource_arm_type,
         tags_json,
@@ -110,8 +96,8 @@ renamed as (
         payg_price,
 
         -- timestamps (UTC days)
-        strptime(x_billing_period || '-01', '%Y-%m-%d') as billing_period_start_at,
-        strptime(x_billing_period || '-01', '%Y-%m-%d') + interval 1 month as billing_period_end_at,
+        cast(x_billing_period || '-01' as {{ dbt.type_timestamp() }}) as billing_period_start_at,
+        cast(x_billing_period || '-01' as {{ dbt.type_timestamp() }}) + interval 1 month as billing_period_end_at,
         cast(charge_date as timestamp) as charge_period_start_at,
         cast(charge_date as timestamp) + interval 1 day as charge_period_end_at,
 
@@ -120,9 +106,9 @@ renamed as (
         -- amortized). Sub account and currency are part of it, so pairs never cross a reconciled total.
         md5(concat_ws('|',
             x_billing_period, coalesce(sub_account_id, ''), coalesce(billing_currency, ''),
-            coalesce(cast(charge_date as varchar), ''), coalesce(charge_type, ''), coalesce(pricing_model, ''),
+            coalesce(cast(charge_date as {{ dbt.type_string() }}), ''), coalesce(charge_type, ''), coalesce(pricing_model, ''),
             coalesce(lower(resource_id), ''), coalesce(meter_id, ''), coalesce(product_name, ''),
-            coalesce(part_number, ''), coalesce(unit_of_measure, ''), coalesce(cast(quantity as varchar), ''),
+            coalesce(part_number, ''), coalesce(unit_of_measure, ''), coalesce({{ costlake_decimal_text('quantity') }}, ''),
             coalesce(benefit_id, reservation_id, ''), coalesce(resource_location, ''), coalesce(publisher_name, '')
         )) as match_key,
 
