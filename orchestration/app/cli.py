@@ -86,7 +86,8 @@ def print_summary(home: Home) -> None:
         print(f"\nCost per provider / month in the reporting currency ({reporting[0][2]}; n/a: a day without a rate, "
               "see the reporting_currency_rates check)")
         print(_table(["provider", "month", "currency", "billed", "effective"],
-                     [(p, m, c, _money(b), _money(e)) for p, m, c, b, e in reporting]))
+                     [(p, m, c, "n/a" if b is None else _money(b, c), "n/a" if e is None else _money(e, c))
+                      for p, m, c, b, e in reporting]))
     print("\nRows not in costs (dropped_costs)")
     if dropped:
         print(
@@ -97,10 +98,6 @@ def print_summary(home: Home) -> None:
         )
     else:
         print("  none")
-
-
-def _money(amount: object) -> str:
-    return "n/a" if amount is None else f"{amount:,.2f}"
 
 
 def print_report(report: object) -> None:

@@ -25,6 +25,7 @@ from orchestration.providers.catalog import PROVIDERS
 from orchestration.warehouse.build import plan
 from orchestration.warehouse.builder import build_summary, refresh_views
 from orchestration.warehouse.lake import Lake
+from orchestration.warehouse.published import published_home
 from registry import Registry
 
 # The run tags by which Dagster runs a partitioned asset over a range of partitions in one run (what a

@@ -24,8 +24,8 @@ from dagster_dbt import (
 )
 
 from orchestration.assets.bronze import monthly_partitions, partition_month
-from orchestration.operations.alerts import held_back_alert, send
 from orchestration.home import Home
+from orchestration.operations.alerts import held_back_alert, send
 from orchestration.operations.chart import write_daily_cost_chart
 from orchestration.providers.base import asset_name
 from orchestration.providers.catalog import PROVIDERS
