@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import duckdb
 import pytest
+from warehouse_query import query
 
 from demo.azure.demo import generate_azure_demo
 from demo.azure.generator import GeneratedAzureMonth
@@ -25,13 +25,6 @@ def azure_oracle(tmp_path_factory: pytest.TempPathFactory) -> Oracle:
     """The generator's expected totals for the Azure demo (regenerated: the generator is deterministic)."""
     return generate_azure_demo(tmp_path_factory.mktemp("azure-oracle"))
 
-
-def query(home: Home, sql: str, params: list[object] | None = None) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def test_billed_and_effective_cost_equal_the_actual_and_amortized_exports(demo_home: Home, azure_oracle: Oracle) -> None:

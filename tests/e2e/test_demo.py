@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import duckdb
 import pytest
+from warehouse_query import query
 
 from demo.aws.demo import DEMO_COST_BASIS, DEMO_KEPT_ACCOUNTS
 from orchestration.app.cli import main
@@ -16,13 +16,6 @@ pytestmark = pytest.mark.e2e
 
 TOLERANCE = Decimal("0.000001")
 
-
-def query(home: Home, sql: str, params: list[object] | None = None) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def test_costs_reconcile_with_generator_per_account_and_month(demo_home: Home, demo_oracle) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from warehouse_query import query
 
 from orchestration.home import Home
 
@@ -127,13 +128,6 @@ def package_dir(env: Path) -> Path:
     )
     return Path(out.stdout.strip())
 
-
-def query(home: Home, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def export_costs(home: Home, target: Path, provider: str | None = None) -> int:

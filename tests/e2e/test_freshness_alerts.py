@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from warehouse_query import query
 from webhook_server import webhook_server
 
 from orchestration.app.cli import main
@@ -42,13 +43,6 @@ def newest_usage_end(home: Home, source: str) -> datetime:
                                  where line_item_line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage')""").fetchall()
     return newest
 
-
-def query(home: Home, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_stale_source_in_status_and_warehouse_fresh_one_by_override(

@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
+from warehouse_query import query
 
 from demo.gcp.generator import DEMO_SOURCES, GeneratedMonth, costs_table, generate_gcp_demo, totals_of
 from orchestration.home import Home
@@ -31,13 +31,6 @@ def gcp_oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     # The generator is deterministic: regenerating gives the demo's exact rows.
     return generate_gcp_demo(tmp_path_factory.mktemp("gcp-oracle"))
 
-
-def query(home: Home, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_costs_equal_the_generator_per_project_and_month(demo_home: Home, gcp_oracle) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from warehouse_query import query
 
 from demo.oci.generator import DEMO_TENANCIES, GeneratedTenancy, generate_oci_demo
 from orchestration.home import Home
@@ -22,13 +23,6 @@ pytestmark = pytest.mark.e2e
 def oci_oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedTenancy]:
     return generate_oci_demo(tmp_path_factory.mktemp("oci-oracle"))
 
-
-def query(home: Home, sql: str, params: list[object] | None = None) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def test_oci_costs_equal_the_generator_per_compartment_currency_and_month(demo_home: Home, oci_oracle) -> None:

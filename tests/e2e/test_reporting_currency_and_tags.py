@@ -12,8 +12,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
-import duckdb
 import pytest
+from warehouse_query import query
 
 from demo.exports import DEMO_RATES
 from orchestration.app.cli import main
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 PROVIDERS = {"AWS", "Microsoft", "Google Cloud", "Oracle"}
 
-
-def query(home: Home, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def q18(value: Decimal) -> Decimal:

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from warehouse_query import query
 
 from orchestration.app.runner import RunReport, run_pipeline
 from orchestration.home import Home
@@ -54,13 +55,6 @@ def spark_run(demo_home: Home, tmp_path_factory: pytest.TempPathFactory) -> tupl
     report = run_pipeline(registry, home, force=True, engine="spark", progress=lambda line: None)
     return home, report
 
-
-def query(home: Home, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_the_spark_run_publishes_every_partition_and_passes_every_check(spark_run: tuple[Home, RunReport]) -> None:
