@@ -137,12 +137,13 @@
 {% macro spark__costlake_map_merge(maps) -%}
   {#- Spark's map_concat refuses duplicate keys (spark.sql.mapKeyDedupPolicy=EXCEPTION): drop from the
       earlier map every key the later one has. -#}
-  {%- set merged = 'coalesce(' ~ maps[0] ~ ', cast(map() as ' ~ costlake_tag_map_type() ~ '))' -%}
+  {#- A namespace: a plain `set` inside a Jinja loop does not outlive the iteration. -#}
+  {%- set state = namespace(merged='coalesce(' ~ maps[0] ~ ', cast(map() as ' ~ costlake_tag_map_type() ~ '))') -%}
   {%- for m in maps[1:] -%}
     {%- set later = 'coalesce(' ~ m ~ ', cast(map() as ' ~ costlake_tag_map_type() ~ '))' -%}
-    {%- set merged = 'map_concat(map_filter(' ~ merged ~ ', (k, v) -> not array_contains(map_keys(' ~ later ~ '), k)), ' ~ later ~ ')' -%}
+    {%- set state.merged = 'map_concat(map_filter(' ~ state.merged ~ ', (k, v) -> not array_contains(map_keys(' ~ later ~ '), k)), ' ~ later ~ ')' -%}
   {%- endfor -%}
-  {{ merged }}
+  {{ state.merged }}
 {%- endmacro %}
 
 {% macro costlake_map_size(expression) -%}{{ return(adapter.dispatch('costlake_map_size', 'costlake')(expression)) }}{%- endmacro %}

@@ -125,6 +125,10 @@
   {%- set expected = [] -%}
   {%- for column in model['columns'].values() -%}
     {%- set kind = (column['data_type'] or '') | lower | replace(' ', '') -%}
+    {#- x_Tags: map(varchar, varchar) in the yml (DuckDB's spelling), map<string,string> on Spark -#}
+    {%- if kind.startswith('map(') -%}
+      {%- set kind = kind | replace('map(', 'map<') | replace(')', '>') | replace('varchar', 'string') -%}
+    {%- endif -%}
     {%- do expected.append((column['name'] | lower) ~ ' ' ~ spark_names.get(kind, kind)) -%}
   {%- endfor -%}
   {%- set found = [] -%}
