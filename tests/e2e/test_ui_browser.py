@@ -18,15 +18,13 @@ import duckdb
 import pytest
 from ui_helpers import (
     ARTIFACTS,
-    CHROMEDRIVER,
-    CHROMIUM,
     DagsterWebserver,
     catalog_links,
     chromium_driver,
     dagster_webserver,
-    missing_tool,
     next_to,
     open_page,
+    require_browser,
     save_screenshot,
 )
 
@@ -60,14 +58,7 @@ class Ui:
 @pytest.fixture(scope="module")
 def ui(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     # Tools first: a local run without the browser skips before paying for the demo.
-    for tool in (CHROMIUM, CHROMEDRIVER):
-        if not tool.exists():
-            missing_tool(f"{tool} is not installed (Debian packages chromium + chromium-driver: `make test` "
-                         "installs them through mk/browser.mk)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing_tool("selenium is not installed in the venv (dev dependency group)")
+    require_browser()
     home: Home = request.getfixturevalue("demo_home")
     for old_shot in ARTIFACTS.glob("*.png"):  # the artifacts show this run only
         old_shot.unlink()

@@ -22,14 +22,12 @@ import duckdb
 import pytest
 from ui_helpers import (
     ARTIFACTS,
-    CHROMEDRIVER,
-    CHROMIUM,
     DagsterWebserver,
     chromium_driver,
     dagster_webserver,
-    missing_tool,
     next_to,
     open_page,
+    require_browser,
 )
 
 from orchestration.app.cli import main
@@ -88,14 +86,7 @@ def _request_a_month_without_export(home: Home) -> None:
 
 @pytest.fixture(scope="module")
 def ui(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
-    for tool in (CHROMIUM, CHROMEDRIVER):
-        if not tool.exists():
-            missing_tool(f"{tool} is not installed (Debian packages chromium + chromium-driver: `make test` "
-                         "installs them through mk/browser.mk)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing_tool("selenium is not installed in the venv (dev dependency group)")
+    require_browser()
     demo_home: Home = request.getfixturevalue("demo_home")
     home = Home.resolve(tmp_path_factory.mktemp("ui-freshness") / "home")
     _copy_of_the_demo(demo_home, home)

@@ -53,6 +53,18 @@ def missing_tool(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_browser() -> None:
+    """Chromium, its driver and selenium, checked before a test pays for a demo home."""
+    for tool in (CHROMIUM, CHROMEDRIVER):
+        if not tool.exists():
+            missing_tool(f"{tool} is not installed (Debian packages chromium + chromium-driver: `make test` "
+                         "installs them through mk/browser.mk)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing_tool("selenium is not installed in the venv (dev dependency group)")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
